@@ -1,0 +1,265 @@
+"""create_app(settings) -> the Starlette app: routes, a lifespan that owns the Renderer, and
+one error handler that turns ogshot's exceptions into JSON (failed renders: a fallback image)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, TypedDict
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import __version__
+from .compress import fallback_image
+from .config import Settings
+from .errors import InvalidParameter, OgshotError, Overloaded, RenderFailed, RequestTooLarge
+from .pipeline import Image, Renderer
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("ogshot")
+
+MAX_DATA_DEPTH = 4
+
+
+class State(TypedDict):
+    renderer: Renderer
+
+
+def renderer_of(request: Request) -> Renderer:
+    renderer: Renderer = request.state.renderer
+    return renderer
+
+
+# -- /og ---------------------------------------------------------------------------------------
+
+
+async def og_path(request: Request) -> Response:
+    """GET|HEAD /og/{template}.{png|jpg|jpeg|webp}?param=value..."""
+    name, _, ext = request.path_params["file"].partition(".")
+    params = _query_params(request, renderer_of(request).settings)
+    image = await renderer_of(request).image(name, params, ext or "png")
+    return image_response(request, image)
+
+
+async def og_query(request: Request) -> Response:
+    """GET|HEAD /og?template=NAME&data=<JSON object>&format=png"""
+    settings = renderer_of(request).settings
+    query = _query_params(request, settings)
+    name = query.pop("template", None)
+    if not name:
+        raise InvalidParameter("template", "required (the name of a template)")
+    fmt = query.pop("format", "png")
+    data = query.pop("data", None)
+    if query:
+        extra = sorted(query)[0]
+        raise InvalidParameter(extra, "unknown query parameter here (use template, data, format)")
+    params = _parse_data(data, settings) if data is not None else {}
+    image = await renderer_of(request).image(name, params, fmt)
+    return image_response(request, image)
+
+
+def _query_params(request: Request, settings: Settings) -> dict[str, str]:
+    raw_query = request.scope.get("query_string", b"")
+    if len(raw_query) > settings.max_query_length:
+        raise RequestTooLarge(
+            f"query string is {len(raw_query)} bytes; the limit is {settings.max_query_length}"
+        )
+    params: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        if key in params:
+            raise InvalidParameter(key, "given more than once")
+        params[key] = value
+    return params
+
+
+def _parse_data(text: str, settings: Settings) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise InvalidParameter("data", f"not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise InvalidParameter("data", f"must be a JSON object, got {type(data).__name__}")
+    if _depth(data) > MAX_DATA_DEPTH:
+        raise InvalidParameter("data", f"nested deeper than {MAX_DATA_DEPTH} levels")
+    return data
+
+
+def _depth(value: Any, level: int = 1) -> int:
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level)
+    return level - 1
+
+
+# -- responses ---------------------------------------------------------------------------------
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def image_response(request: Request, image: Image) -> Response:
+    settings = renderer_of(request).settings
+    etag = f'"{image.etag}"'
+    headers = {
+        "etag": etag,
+        "cache-control": settings.effective_cache_control,
+        "x-ogshot-cache": "hit" if image.cached else "miss",
+        "server-timing": ", ".join(f"{k};dur={v:.1f}" for k, v in image.timings.items()),
+        "accept-ranges": "bytes",
+        "vary": "Accept-Encoding",
+    }
+    if _etag_matches(request.headers.get("if-none-match"), image.etag):
+        return Response(status_code=304, headers=headers)
+    body, status = image.body, 200
+    range_header = request.headers.get("range")
+    if range_header and request.method == "GET":
+        span = _byte_range(range_header, len(body))
+        if span is None:
+            headers["content-range"] = f"bytes */{len(body)}"
+            return Response(status_code=416, headers=headers)
+        if span != (0, len(body) - 1):
+            start, end = span
+            body, status = body[start : end + 1], 206
+            headers["content-range"] = f"bytes {start}-{end}/{len(image.body)}"
+    headers["content-length"] = str(len(body))
+    if request.method == "HEAD":
+        return Response(b"", status_code=status, headers=headers, media_type=image.content_type)
+    return Response(body, status_code=status, headers=headers, media_type=image.content_type)
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    for candidate in header.split(","):
+        tag = candidate.strip()
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        if tag.strip('"') == etag:
+            return True
+    return False
+
+
+def _byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """A single 'bytes=a-b' range -> (start, end) inclusive; None when unsatisfiable.
+
+    Several ranges, or a syntax we do not understand, mean the whole body (RFC 9110 allows a server
+    to ignore Range)."""
+    match = _RANGE.match(header.strip())
+    if not match or size == 0:
+        return (0, size - 1) if size else None
+    first, last = match.groups()
+    if first == "" and last == "":
+        return (0, size - 1)
+    if first == "":
+        length = int(last)
+        return (max(0, size - length), size - 1) if length > 0 else None
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or end < start:
+        return None
+    return (start, end)
+
+
+def error_response(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, HTTPException):
+        message = "not found" if exc.status_code == 404 else str(exc.detail)
+        return JSONResponse({"error": message, "detail": None}, status_code=exc.status_code)
+    if not isinstance(exc, OgshotError):
+        log.exception("unexpected error on %s", request.url.path, exc_info=exc)
+        exc = OgshotError("internal error")
+    if isinstance(exc, RenderFailed) and request.url.path.startswith("/og"):
+        # A crawler gets a picture, but never caches it: no-store, and never in the disk cache.
+        settings = renderer_of(request).settings
+        body = fallback_image(settings.width, settings.height)
+        headers = {
+            "cache-control": "no-store",
+            "x-ogshot-error": _header_safe(exc.message),
+        }
+        if request.method == "HEAD":
+            headers["content-length"] = str(len(body))
+            body = b""
+        return Response(body, status_code=exc.status, headers=headers, media_type="image/png")
+    headers = {"cache-control": "no-store"}
+    if isinstance(exc, Overloaded):
+        headers["retry-after"] = str(exc.retry_after)
+    return JSONResponse(exc.to_json(), status_code=exc.status, headers=headers)
+
+
+def _header_safe(text: str) -> str:
+    return text.encode("ascii", "replace").decode()[:300].replace("\r", " ").replace("\n", " ")
+
+
+# -- health ------------------------------------------------------------------------------------
+
+
+async def healthz(request: Request) -> Response:
+    renderer = renderer_of(request)
+    ok = renderer.pool.ready
+    return JSONResponse(
+        {"status": "ok" if ok else "starting", "version": __version__},
+        status_code=200 if ok else 503,
+    )
+
+
+async def readyz(request: Request) -> Response:
+    renderer = renderer_of(request)
+    pool = renderer.pool.stats()
+    ready = renderer.pool.ready and pool["idle"] + pool["busy"] > 0
+    body = {
+        "ready": ready,
+        "pool": pool,
+        "cache": {"healthy": renderer.cache.healthy, "errors": renderer.cache.errors},
+        "version": __version__,
+    }
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.load()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[Mapping[str, Any]]:
+        if not settings.secrets:
+            log.warning(
+                "OGSHOT_SECRET is not set: URLs are unsigned and anyone who can reach this server "
+                "can make it render any template with any parameters"
+            )
+        renderer = Renderer(settings)
+        await renderer.start()
+        app.state.renderer = renderer  # for tests and tools that hold the app
+        try:
+            yield {"renderer": renderer}
+        finally:
+            await renderer.close()
+
+    routes = [
+        Route("/og", og_query, methods=["GET", "HEAD"]),
+        Route("/og/{file:str}", og_path, methods=["GET", "HEAD"]),
+        Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        Route("/readyz", readyz, methods=["GET", "HEAD"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            OgshotError: error_response,
+            HTTPException: error_response,
+            Exception: error_response,
+        },
+    )
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory ogshot.app:app_from_env`` (used by ``ogshot serve``)."""
+    return create_app(Settings.load())

@@ -1,0 +1,148 @@
+"""The ``ogshot`` command: thin. Parse options, build Settings, call the library; domain errors
+become ClickException here and nowhere deeper."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .config import Settings
+from .errors import OgshotError
+
+__all__ = ["main"]
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings.load(**overrides)
+    except OgshotError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+def _pairs(items: tuple[str, ...]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not key=value", param_hint="PARAMS")
+        params[key] = value
+    return params
+
+
+@click.group()
+@click.version_option(__version__, prog_name="ogshot")
+def cli() -> None:
+    """Open Graph images from HTML/CSS templates, rendered by warm Chromium pages."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pyvips").setLevel(logging.WARNING)
+
+
+@cli.command()
+@click.option("--host", default=None, help="Interface to bind (OGSHOT_HOST, default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (OGSHOT_PORT, default 8000).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option("--reload", is_flag=True, help="Restart when ogshot's Python code changes.")
+@click.option("--dev", is_flag=True, help="Enable /preview and live reload (OGSHOT_DEV=1).")
+def serve(host: str | None, port: int | None, workers: int, reload: bool, dev: bool) -> None:
+    """Serve /og images over HTTP."""
+    import uvicorn
+
+    if dev:
+        os.environ["OGSHOT_DEV"] = "1"
+    settings = _settings(host=host, port=port)
+    # Workers build their own Settings from the environment: pass the CLI's choices through it.
+    os.environ["OGSHOT_HOST"], os.environ["OGSHOT_PORT"] = settings.host, str(settings.port)
+    uvicorn.run(
+        "ogshot.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers if workers > 1 else None,
+        reload=reload,
+        log_level="info",
+        timeout_graceful_shutdown=15,
+        proxy_headers=True,
+    )
+
+
+@cli.command()
+@click.argument("template")
+@click.argument("params", nargs=-1)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="File to write ('-' for standard output).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    default=None,
+    help="png, jpeg, jpg or webp (default: from the file name, else png).",
+)
+def render(template: str, params: tuple[str, ...], output: Path, fmt: str | None) -> None:
+    """Render TEMPLATE with key=value PARAMS to a file, without a server."""
+    from .pipeline import Renderer
+
+    if fmt is None:
+        suffix = output.suffix.lstrip(".").lower()
+        fmt = suffix if suffix in ("png", "jpg", "jpeg", "webp") else "png"
+    settings = _settings()
+    values = _pairs(params)
+
+    async def run() -> bytes:
+        async with Renderer(settings) as renderer:
+            return await renderer.render(template, values, format=fmt)
+
+    try:
+        data = asyncio.run(run())
+    except OgshotError as exc:
+        raise click.ClickException(exc.message) from None
+    if str(output) == "-":
+        sys.stdout.buffer.write(data)
+    else:
+        output.write_bytes(data)
+        click.echo(f"wrote {output} ({len(data):,} bytes)", err=True)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def templates(as_json: bool) -> None:
+    """List templates and their declared parameters."""
+    from .templates import Catalog
+
+    settings = _settings()
+    catalog = Catalog(settings.templates_dir, settings.static_dir)
+    described = []
+    for name in catalog.names():
+        try:
+            described.append(catalog.get(name).describe())
+        except OgshotError as exc:
+            described.append({"name": name, "error": exc.message, "params": []})
+    if as_json:
+        click.echo(json.dumps(described, indent=2, ensure_ascii=False))
+        return
+    if not described:
+        click.echo(f"no templates in {settings.templates_dir}")
+    for item in described:
+        click.secho(item["name"], bold=True, nl=False)
+        click.echo(f"  {item.get('description') or item.get('error') or ''}")
+        if not item.get("declared", True):
+            click.echo("    (undeclared: accepts any string parameters)")
+        for p in item["params"]:
+            flags = " required" if p["required"] else f" default={p.get('default')!r}"
+            extra = f" choices={p['choices']}" if "choices" in p else ""
+            click.echo(f"    {p['name']}: {p['type']}{flags}{extra}  {p.get('description', '')}")
+
+
+def main() -> None:
+    cli(prog_name="ogshot")

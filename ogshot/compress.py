@@ -1,0 +1,64 @@
+"""Captured pixels -> PNG, JPEG or WebP bytes with pyvips. Pure and synchronous: run it off the
+event loop (``starlette.concurrency.run_in_threadpool`` or ``asyncio.to_thread``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Final
+
+import pyvips
+
+from .config import Settings
+
+__all__ = ["CONTENT_TYPES", "FORMATS", "encode", "fallback_image", "normalize_format"]
+
+CONTENT_TYPES: Final = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+FORMATS: Final = tuple(CONTENT_TYPES)
+_ALIASES: Final = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg", "webp": "webp"}
+
+
+def normalize_format(text: str) -> str | None:
+    """'png' | 'jpg' | 'jpeg' | 'webp' (any case) -> the canonical name, else None."""
+    return _ALIASES.get(text.lower())
+
+
+def encode(captured: bytes, fmt: str, settings: Settings) -> bytes:
+    image = pyvips.Image.new_from_buffer(captured, "", access="sequential")
+    if image.hasalpha():
+        image = image.flatten(background=[255, 255, 255])
+    if fmt == "png":
+        if settings.png_colours:
+            return bytes(
+                image.pngsave_buffer(
+                    palette=True,
+                    bitdepth=8,
+                    Q=100,
+                    dither=1.0,
+                    effort=1,
+                    compression=settings.png_compression,
+                    keep="none",
+                )
+            )
+        return bytes(image.pngsave_buffer(compression=settings.png_compression, keep="none"))
+    if fmt == "jpeg":
+        return bytes(
+            image.jpegsave_buffer(
+                Q=settings.jpeg_quality,
+                interlace=True,
+                optimize_coding=True,
+                subsample_mode="off" if settings.jpeg_quality >= 90 else "auto",
+                keep="none",
+            )
+        )
+    if fmt == "webp":
+        return bytes(image.webpsave_buffer(Q=settings.webp_quality, effort=2, keep="none"))
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+@lru_cache(maxsize=4)
+def fallback_image(width: int = 1200, height: int = 630) -> bytes:
+    """A plain PNG shown instead of a failed render: dark, with a thin accent line, no text."""
+    base = pyvips.Image.black(width, height, bands=3).linear(1, [24, 26, 33])
+    stripe = pyvips.Image.black(width, 8, bands=3).linear(1, [220, 80, 80])
+    image = base.insert(stripe, 0, height - 8).cast("uchar")
+    return bytes(image.pngsave_buffer(compression=6, keep="none"))

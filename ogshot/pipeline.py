@@ -1,0 +1,155 @@
+"""The request pipeline: validate -> cache -> HTML -> page -> capture -> encode -> store.
+
+The Renderer owns the long-lived pieces (template catalog, disk cache, browser pool) and is
+both the Python API and what the HTTP app calls::
+
+    async with ogshot.Renderer(settings) as r:
+        png = await r.render("article", {"title": "Hello"}, format="png")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from .assets import Assets
+from .cache import ImageCache, cache_key
+from .compress import CONTENT_TYPES, encode, normalize_format
+from .config import Settings
+from .errors import InvalidFormat, RenderFailed
+from .pool import Pool
+from .render import capture
+from .templates import Catalog, Template, canonical_params
+from .timing import Stopwatch
+
+__all__ = ["Image", "Renderer"]
+
+log = logging.getLogger("ogshot")
+
+
+@dataclass(frozen=True)
+class Image:
+    body: bytes
+    etag: str
+    format: str
+    cached: bool
+    timings: Mapping[str, float] = field(default_factory=dict)  # stage -> milliseconds
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.format]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A validated request: everything needed to look up or make one image."""
+
+    template: Template
+    values: Mapping[str, Any]
+    format: str
+    key: str
+
+
+class Renderer:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.load()
+        self.catalog = Catalog(
+            self.settings.templates_dir,
+            self.settings.static_dir,
+            max_params=self.settings.max_params,
+            max_param_length=self.settings.max_param_length,
+            static_interval=0.0 if self.settings.dev else 1.0,
+        )
+        self.cache = ImageCache(self.settings)
+        self.pool = Pool(self.settings, Assets(self.settings.static_dir))
+        self._inflight: dict[str, asyncio.Task[Image]] = {}
+
+    async def start(self) -> None:
+        await self.pool.start()
+
+    async def close(self) -> None:
+        await self.pool.close()
+        self.cache.close()
+
+    async def __aenter__(self) -> Renderer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def render(self, template: str, params: Mapping[str, Any], format: str = "png") -> bytes:
+        """The encoded image's bytes (from the cache when it has them)."""
+        return (await self.image(template, params, format)).body
+
+    def prepare(self, template: str, params: Mapping[str, Any], format: str = "png") -> Job:
+        """Validate a request and compute its cache key; raises 4xx errors. Touches no browser."""
+        tpl = self.catalog.get(template)
+        fmt = normalize_format(format)
+        if fmt is None:
+            raise InvalidFormat(f"unknown format {format!r} (use png, jpg, jpeg or webp)")
+        values = self.catalog.validate(tpl, params)
+        key = cache_key(
+            template_digest=tpl.digest,
+            params=canonical_params(values),
+            fmt=fmt,
+            settings=self.settings,
+        )
+        return Job(template=tpl, values=values, format=fmt, key=key)
+
+    async def image(self, template: str, params: Mapping[str, Any], format: str = "png") -> Image:
+        watch = Stopwatch()
+        job = self.prepare(template, params, format)
+        watch.lap("validate")
+        hit = self.cache.get(job.key)
+        watch.lap("cache")
+        if hit is not None:
+            body, etag = hit
+            return Image(
+                body=body, etag=etag, format=job.format, cached=True, timings=watch.timings
+            )
+        # Single flight: identical concurrent misses share one render. The render runs as its own
+        # task so that a client hanging up does not cancel it for the others.
+        task = self._inflight.get(job.key)
+        if task is None:
+            task = asyncio.ensure_future(self._make(job))
+            self._inflight[job.key] = task
+            task.add_done_callback(lambda _t: self._inflight.pop(job.key, None))
+        image = await asyncio.shield(task)
+        return Image(
+            body=image.body,
+            etag=image.etag,
+            format=image.format,
+            cached=False,
+            timings={**watch.timings, **image.timings},
+        )
+
+    async def _make(self, job: Job) -> Image:
+        watch = Stopwatch()
+        try:
+            html = self.catalog.render_html(job.template, job.values)
+            watch.lap("html")
+            async with self.pool.lease() as slot:
+                watch.lap("queue")
+                shot = await capture(slot, html, time_limit=self.settings.render_timeout)
+            watch.timings.update(shot.timings)
+            watch.restart()
+            body = await asyncio.to_thread(encode, shot.png, job.format, self.settings)
+            watch.lap("encode")
+        except RenderFailed as exc:
+            log.error("render of template %r failed: %s", job.template.name, exc.message)
+            raise
+        etag = hashlib.blake2b(body, digest_size=16).hexdigest()
+        await asyncio.to_thread(self.cache.set, job.key, body, etag)
+        watch.lap("store")
+        return Image(body=body, etag=etag, format=job.format, cached=False, timings=watch.timings)

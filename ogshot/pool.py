@@ -1,0 +1,366 @@
+"""The warm Chromium pages: launch once, lend a page, take it back, replace a broken one.
+
+One Chromium process, ``pool_size`` pages, each in its own browser context (separate storage,
+separate crash domain). Requests that find no idle page wait in a bounded queue; when the queue
+is full, or the wait is longer than ``queue_timeout``, they get :class:`Overloaded` at once.
+
+A page that raised, timed out or crashed is closed and replaced in the background. When Chromium
+itself dies, every page of that browser is dropped and a new browser is launched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    CDPSession,
+    Page,
+    Playwright,
+    Route,
+    async_playwright,
+)
+from playwright.async_api import Error as PlaywrightError
+
+from .assets import DOCUMENT_PREFIX, ORIGIN, Assets
+from .chromium import find_chromium
+from .config import Settings
+from .errors import BrowserError, Overloaded
+
+__all__ = ["Pool", "Slot"]
+
+log = logging.getLogger("ogshot.pool")
+
+BLANK_URL = f"{DOCUMENT_PREFIX}blank"
+_BLANK = b"<!doctype html><html><body></body></html>"
+
+
+@dataclass(eq=False)
+class Slot:
+    """One warm page and what the pool knows about it."""
+
+    id: int
+    generation: int
+    context: BrowserContext
+    page: Page
+    cdp: CDPSession
+    document: bytes = _BLANK
+    renders: int = 0
+    broken: bool = False
+    busy_since: float | None = None
+    _seq: itertools.count[int] = field(default_factory=itertools.count)
+
+    def next_document_url(self) -> str:
+        return f"{DOCUMENT_PREFIX}{self.id}/{next(self._seq)}"
+
+
+class Pool:
+    def __init__(self, settings: Settings, assets: Assets) -> None:
+        self.settings = settings
+        self.assets = assets
+        self.size = settings.pool_size
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = None
+        self._generation = 0
+        self._idle: collections.deque[Slot] = collections.deque()
+        self._waiters: collections.deque[asyncio.Future[Slot]] = collections.deque()
+        self._slots: set[Slot] = set()
+        self._starting = 0  # slots being created
+        self._ids = itertools.count(1)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing = False
+        self._relaunch_lock = asyncio.Lock()
+        self.renders = 0
+        self.browser_launches = 0
+        self.pages_replaced = 0
+        self.rejected = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._playwright = await async_playwright().start()
+        try:
+            await self._launch()
+            await asyncio.gather(*(self._add_slot() for _ in range(self.size)))
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        self._closing = True
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_exception(Overloaded("ogshot is shutting down", retry_after=5))
+        self._waiters.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._browser is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._browser.close(), 10)
+            self._browser = None
+        if self._playwright is not None:
+            with contextlib.suppress(Exception):
+                await self._playwright.stop()
+            self._playwright = None
+        self._idle.clear()
+        self._slots.clear()
+
+    @property
+    def ready(self) -> bool:
+        return self._browser is not None and self._browser.is_connected() and not self._closing
+
+    def stats(self) -> dict[str, Any]:
+        busy = len(self._slots) - len(self._idle)
+        return {
+            "size": self.size,
+            "idle": len(self._idle),
+            "busy": busy,
+            "starting": self._starting,
+            "queued": sum(1 for w in self._waiters if not w.done()),
+            "queue_limit": self.settings.effective_queue_size,
+            "renders": self.renders,
+            "browser_launches": self.browser_launches,
+            "browser_restarts": max(0, self.browser_launches - 1),
+            "pages_replaced": self.pages_replaced,
+            "rejected": self.rejected,
+        }
+
+    # -- lending ---------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def lease(self) -> AsyncIterator[Slot]:
+        """Borrow a page for one render. An exception inside marks the page broken."""
+        slot = await self._acquire()
+        slot.busy_since = time.monotonic()
+        try:
+            yield slot
+        except BaseException:
+            slot.broken = True
+            raise
+        finally:
+            slot.busy_since = None
+            slot.renders += 1
+            self.renders += 1
+            self._release(slot)
+
+    async def _acquire(self) -> Slot:
+        if self._closing:
+            raise Overloaded("ogshot is shutting down", retry_after=5)
+        while self._idle:
+            slot = self._idle.popleft()
+            if self._usable(slot):
+                return slot
+            self._discard(slot)
+        if len(self._waiters) >= self.settings.effective_queue_size:
+            self.rejected += 1
+            raise Overloaded(
+                f"all {self.size} pages are busy and {len(self._waiters)} requests are waiting",
+                retry_after=1,
+            )
+        waiter: asyncio.Future[Slot] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(self.settings.queue_timeout):
+                return await waiter
+        except BaseException as exc:
+            # Timed out or cancelled just as a page was handed over: pass it on.
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._hand_over(waiter.result())
+            if isinstance(exc, TimeoutError):
+                self.rejected += 1
+                raise Overloaded(
+                    f"no page became free within {self.settings.queue_timeout:g} s", retry_after=2
+                ) from None
+            raise
+        finally:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+
+    def _release(self, slot: Slot) -> None:
+        if not self._usable(slot):
+            self._discard(slot)
+            return
+        self._hand_over(slot)
+
+    def _hand_over(self, slot: Slot) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(slot)
+                return
+        self._idle.append(slot)
+
+    def _usable(self, slot: Slot) -> bool:
+        return (
+            not slot.broken
+            and not self._closing
+            and slot.generation == self._generation
+            and not slot.page.is_closed()
+        )
+
+    # -- replacing -------------------------------------------------------------------------
+
+    def _discard(self, slot: Slot) -> None:
+        self._slots.discard(slot)
+        with contextlib.suppress(ValueError):
+            self._idle.remove(slot)
+        if self._closing:
+            return
+        self.pages_replaced += 1
+        self._spawn(self._close_context(slot.context))
+        self._spawn(self._refill())
+
+    async def _close_context(self, context: BrowserContext) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(context.close(), 5)
+
+    async def _refill(self, delay: float = 0.0) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        missing = self.size - len(self._slots) - self._starting
+        if missing > 0 and self._browser is not None and self._browser.is_connected():
+            await asyncio.gather(
+                *(self._add_slot() for _ in range(missing)), return_exceptions=True
+            )
+
+    async def _add_slot(self) -> None:
+        self._starting += 1
+        try:
+            slot = await self._new_slot()
+        except Exception as exc:
+            log.warning("could not open a page: %s", exc)
+            if self._browser is not None and not self._browser.is_connected():
+                self._spawn(self._relaunch())
+            else:
+                self._spawn(self._refill(delay=0.5))
+            return
+        finally:
+            self._starting -= 1
+        if self._closing:
+            await self._close_context(slot.context)
+            return
+        self._slots.add(slot)
+        self._hand_over(slot)
+
+    async def _new_slot(self) -> Slot:
+        browser = self._browser
+        if browser is None:
+            raise BrowserError("Chromium is not running")
+        generation = self._generation
+        context = await browser.new_context(
+            viewport={"width": self.settings.width, "height": self.settings.height},
+            device_scale_factor=self.settings.device_scale_factor,
+            java_script_enabled=True,
+            service_workers="block",
+            accept_downloads=False,
+            bypass_csp=False,
+        )
+        try:
+            page = await context.new_page()
+            cdp = await context.new_cdp_session(page)
+            slot = Slot(
+                id=next(self._ids), generation=generation, context=context, page=page, cdp=cdp
+            )
+            await context.route("**/*", self._router(slot))
+            page.on("crash", lambda _page: _mark_broken(slot, "page crashed"))
+            page.on("popup", lambda popup: self._spawn(_close_quietly(popup)))
+            await page.goto(BLANK_URL)
+        except BaseException:
+            await self._close_context(context)
+            raise
+        return slot
+
+    def _router(self, slot: Slot) -> Callable[[Route], Awaitable[None]]:
+        assets = self.assets
+
+        async def route(route: Route) -> None:
+            url = route.request.url
+            try:
+                if url.startswith(DOCUMENT_PREFIX) and route.request.is_navigation_request():
+                    await route.fulfill(
+                        status=200,
+                        body=slot.document,
+                        headers={"content-type": "text/html; charset=utf-8"},
+                    )
+                    return
+                asset = assets.static(url)
+                if asset is not None:
+                    await route.fulfill(
+                        status=200, body=asset.body, headers={"content-type": asset.content_type}
+                    )
+                    return
+                if url.startswith(ORIGIN):
+                    await route.fulfill(status=404, body=b"not found")
+                    return
+                await route.abort("blockedbyclient")
+            except PlaywrightError:
+                pass  # the page went away while we answered
+
+        return route
+
+    # -- the browser -----------------------------------------------------------------------
+
+    async def _launch(self) -> None:
+        assert self._playwright is not None
+        executable = self.settings.executable_path or find_chromium()
+        browser = await self._playwright.chromium.launch(
+            executable_path=executable,
+            headless=True,
+            args=list(self.settings.launch_args),
+            handle_sigint=False,
+            handle_sigterm=False,
+            handle_sighup=False,
+        )
+        self._generation += 1
+        self._browser = browser
+        self.browser_launches += 1
+        generation = self._generation
+        browser.on("disconnected", lambda _b: self._on_disconnected(generation))
+
+    def _on_disconnected(self, generation: int) -> None:
+        if self._closing or generation != self._generation:
+            return
+        log.error("Chromium disconnected; relaunching")
+        self._spawn(self._relaunch())
+
+    async def _relaunch(self) -> None:
+        async with self._relaunch_lock:
+            if self._closing or (self._browser is not None and self._browser.is_connected()):
+                return
+            # Pages of the dead browser: idle ones go now, busy ones when they come back.
+            self._idle.clear()
+            self._slots.clear()
+            try:
+                await self._launch()
+            except Exception as exc:
+                log.error("could not relaunch Chromium: %s", exc)
+                await asyncio.sleep(1)
+                self._spawn(self._relaunch())
+                return
+            await asyncio.gather(*(self._add_slot() for _ in range(self.size)))
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _mark_broken(slot: Slot, why: str) -> None:
+    log.warning("page %d: %s", slot.id, why)
+    slot.broken = True
+
+
+async def _close_quietly(page: Page) -> None:
+    with contextlib.suppress(Exception):
+        await page.close()

@@ -1,0 +1,71 @@
+"""Shared fixtures: real Chromium, real pyvips, real diskcache, all in tmp folders."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pyvips
+from starlette.testclient import TestClient
+
+from ogshot.app import create_app
+from ogshot.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_settings(base: Path, **overrides: Any) -> Settings:
+    """Settings over a private copy of the shipped templates and static files."""
+    templates, static = base / "html_templates", base / "static"
+    if not templates.exists():
+        shutil.copytree(ROOT / "html_templates", templates)
+    if not static.exists():
+        shutil.copytree(ROOT / "static", static)
+    values: dict[str, Any] = {
+        "templates_dir": templates,
+        "static_dir": static,
+        "cache_dir": base / "cache",
+        "pool_size": 2,
+        "render_timeout": 10.0,
+    }
+    values.update(overrides)
+    return Settings.load(environ={}, config_file=ROOT / "playwright.config.json", **values)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ogshot")
+
+
+@pytest.fixture(scope="module")
+def client(module_dir: Path) -> Iterator[TestClient]:
+    """One app (one browser) per test module, over the shipped templates."""
+    with TestClient(create_app(make_settings(module_dir))) as test_client:
+        yield test_client
+
+
+def image_of(data: bytes) -> pyvips.Image:
+    return pyvips.Image.new_from_buffer(data, "")
+
+
+def pixel(data: bytes, x: int, y: int) -> list[float]:
+    return list(image_of(data)(x, y))[:3]
+
+
+def mean_difference(a: bytes, b: bytes) -> float:
+    """Mean absolute difference per channel (0..255) between two images of the same size."""
+    first, second = image_of(a)[:3], image_of(b)[:3]
+    return float((first.cast("float") - second.cast("float")).abs().avg())
+
+
+def renders(client: TestClient) -> int:
+    count: int = client.app.state.renderer.pool.renders  # type: ignore[attr-defined]
+    return count

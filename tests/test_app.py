@@ -1,0 +1,262 @@
+"""HTTP through the ASGI app, with real Chromium, pyvips and diskcache."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from starlette.testclient import TestClient
+
+from ogshot.app import create_app
+
+from .conftest import image_of, make_settings, mean_difference, pixel, renders
+
+MAGIC = {
+    "png": b"\x89PNG\r\n\x1a\n",
+    "jpg": b"\xff\xd8\xff",
+    "jpeg": b"\xff\xd8\xff",
+    "webp": b"RIFF",
+}
+
+
+@pytest.mark.parametrize("ext", ["png", "jpg", "jpeg", "webp"])
+def test_each_format_has_its_magic_bytes_and_size(client: TestClient, ext: str) -> None:
+    response = client.get(f"/og/article.{ext}", params={"title": f"Format {ext}"})
+    assert response.status_code == 200
+    assert response.content.startswith(MAGIC[ext])
+    if ext == "webp":
+        assert response.content[8:12] == b"WEBP"
+    content_type = {"png": "image/png", "webp": "image/webp"}.get(ext, "image/jpeg")
+    assert response.headers["content-type"] == content_type
+    assert int(response.headers["content-length"]) == len(response.content)
+    image = image_of(response.content)
+    assert (image.width, image.height) == (1200, 630)
+
+
+def test_no_extension_means_png(client: TestClient) -> None:
+    response = client.get("/og/minimal", params={"title": "plain"})
+    assert response.status_code == 200
+    assert response.content.startswith(MAGIC["png"])
+
+
+def test_a_parameter_visibly_changes_the_pixels(client: TestClient) -> None:
+    first = client.get("/og/article.png", params={"title": "A short title"}).content
+    second = client.get(
+        "/og/article.png", params={"title": "Something else entirely, longer"}
+    ).content
+    assert mean_difference(first, second) > 1.0
+
+
+def test_a_colour_parameter_lands_on_a_known_pixel(client: TestClient) -> None:
+    red = client.get("/og/minimal.png", params={"title": "x", "background": "#ff0000"}).content
+    r, g, b = pixel(red, 10, 10)
+    assert r > 240 and g < 15 and b < 15
+    blue = client.get("/og/minimal.png", params={"title": "x", "background": "0000ff"}).content
+    r, g, b = pixel(blue, 1190, 620)
+    assert r < 15 and g < 15 and b > 240
+
+
+def test_second_request_is_a_hit_and_does_not_touch_the_browser(client: TestClient) -> None:
+    url = "/og/article.png?title=" + quote("Cache me 🎯")
+    first = client.get(url)
+    assert first.headers["x-ogshot-cache"] == "miss"
+    before = renders(client)
+    second = client.get(url)
+    assert second.headers["x-ogshot-cache"] == "hit"
+    assert renders(client) == before
+    assert second.content == first.content
+    assert second.headers["etag"] == first.headers["etag"]
+    assert second.headers["cache-control"] == "public, max-age=604800, immutable"
+    assert "cache;dur=" in second.headers["server-timing"]
+    assert "capture;dur=" in first.headers["server-timing"]
+
+
+def test_parameter_order_does_not_matter(client: TestClient) -> None:
+    a = client.get("/og/minimal.png?title=order&size=60")
+    b = client.get("/og/minimal.png?size=60&title=order")
+    assert b.headers["x-ogshot-cache"] == "hit"
+    assert a.headers["etag"] == b.headers["etag"]
+
+
+def test_if_none_match_gives_304(client: TestClient) -> None:
+    first = client.get("/og/minimal.png", params={"title": "etag"})
+    etag = first.headers["etag"]
+    assert etag.startswith('"') and not etag.startswith("W/")
+    again = client.get("/og/minimal.png", params={"title": "etag"}, headers={"if-none-match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+    other = client.get(
+        "/og/minimal.png", params={"title": "etag"}, headers={"if-none-match": '"x"'}
+    )
+    assert other.status_code == 200
+
+
+def test_head_has_headers_but_no_body(client: TestClient) -> None:
+    get = client.get("/og/minimal.png", params={"title": "head"})
+    head = client.head("/og/minimal.png", params={"title": "head"})
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == str(len(get.content))
+    assert head.headers["etag"] == get.headers["etag"]
+    assert head.headers["content-type"] == "image/png"
+
+
+def test_range_requests_get_206(client: TestClient) -> None:
+    full = client.get("/og/minimal.png", params={"title": "range"}).content
+    part = client.get("/og/minimal.png", params={"title": "range"}, headers={"range": "bytes=0-99"})
+    assert part.status_code == 206
+    assert part.content == full[:100]
+    assert part.headers["content-range"] == f"bytes 0-99/{len(full)}"
+    tail = client.get("/og/minimal.png", params={"title": "range"}, headers={"range": "bytes=-10"})
+    assert tail.content == full[-10:]
+    bad = client.get(
+        "/og/minimal.png", params={"title": "range"}, headers={"range": "bytes=999999-"}
+    )
+    assert bad.status_code == 416
+
+
+def test_unknown_template_is_404_naming_the_templates(client: TestClient) -> None:
+    response = client.get("/og/nonexistent.png")
+    assert response.status_code == 404
+    body = response.json()
+    assert "nonexistent" in body["error"]
+    assert body["detail"]["available"] == ["article", "minimal"]
+
+
+@pytest.mark.parametrize(
+    ("url", "culprit"),
+    [
+        ("/og/article.png?title=x&colour=red", "colour"),
+        ("/og/article.png?subtitle=no-title", "title"),
+        ("/og/article.png?title=x&accent=notacolour!", "accent"),
+        ("/og/article.png?title=x&theme=purple", "theme"),
+        ("/og/minimal.png?title=x&size=9000", "size"),
+        ("/og/article.png?title=a&title=b", "title"),
+        ("/og/article.gif?title=x", "gif"),
+        ("/og?template=article&data=%7Bnot-json", "data"),
+        ("/og?template=article&data=%5B1%2C2%5D", "data"),
+        ("/og?data=%7B%7D", "template"),
+        ("/og?template=article&data=%7B%22title%22%3A%22x%22%7D&format=bmp", "bmp"),
+    ],
+)
+def test_bad_requests_are_400_naming_the_problem(
+    client: TestClient, url: str, culprit: str
+) -> None:
+    response = client.get(url)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert culprit in response.json()["error"]
+
+
+def test_title_longer_than_declared_is_rejected(client: TestClient) -> None:
+    response = client.get("/og/article.png", params={"title": "x" * 141})
+    assert response.status_code == 400
+    assert "title" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/og/..%2F..%2Fetc%2Fpasswd.png",
+        "/og/%2e%2e%2fpyproject.png",
+        "/og/%2e%2e.png",
+        "/og/..",
+        "/og/partials%2Fbase.png",
+        "/og/partials/base.png",
+        "/og/_secret.png",
+        "/og/....//....//etc/passwd",
+        "/og/%252e%252e%252fetc%252fpasswd.png",
+    ],
+)
+def test_traversal_attempts_are_404(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    assert "root:" not in response.text
+
+
+def test_query_form_with_json_data(client: TestClient) -> None:
+    data = json.dumps({"title": "From JSON", "size": 90, "background": "#00ff00"})
+    response = client.get("/og", params={"template": "minimal", "data": data, "format": "jpeg"})
+    assert response.status_code == 200
+    assert response.content.startswith(MAGIC["jpeg"])
+    r, g, b = pixel(response.content, 5, 5)
+    assert g > 230 and r < 30 and b < 30
+    same = client.get(
+        "/og/minimal.jpg", params={"title": "From JSON", "size": "90", "background": "00ff00"}
+    )
+    assert same.headers["x-ogshot-cache"] == "hit"  # both forms share one canonical key
+
+
+def test_health(client: TestClient) -> None:
+    assert client.get("/healthz").status_code == 200
+    ready = client.get("/readyz").json()
+    assert ready["ready"] is True and ready["pool"]["size"] == 2
+
+
+def test_unknown_route_is_json_404(client: TestClient) -> None:
+    response = client.get("/nope")
+    assert response.status_code == 404
+    assert response.json()["error"] == "not found"
+
+
+# -- apps over their own template folders ---------------------------------------------------------
+
+
+def test_editing_a_template_changes_the_etag(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    card = settings.templates_dir / "card.html"
+    card.write_text("<body style='margin:0;background:#123456'>{{ title }}</body>")
+    with TestClient(create_app(settings)) as client:
+        first = client.get("/og/card.png?title=t")
+        card.write_text("<body style='margin:0;background:#654321'>{{ title }}</body>")
+        os.utime(card, ns=(1, 1))  # guarantee a different mtime on coarse clocks
+        second = client.get("/og/card.png?title=t")
+        assert second.headers["x-ogshot-cache"] == "miss"
+        assert second.headers["etag"] != first.headers["etag"]
+        assert pixel(second.content, 5, 5)[0] > 90  # 0x65 = 101: the new colour
+
+
+def test_undeclared_template_accepts_strings(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    (settings.templates_dir / "free.html").write_text(
+        "<body style='margin:0;background:{{ bg }}'><h1>{{ anything }}</h1></body>"
+    )
+    with TestClient(create_app(settings)) as client:
+        ok = client.get("/og/free.png", params={"anything": "whatever", "bg": "#000"})
+        assert ok.status_code == 200
+        long = client.get("/og/free.png", params={"anything": "x" * 1001})
+        assert long.status_code == 400 and "anything" in long.json()["error"]
+
+
+def test_a_template_that_raises_gets_the_fallback_image_uncached(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    (settings.templates_dir / "boom.html").write_text("<p>{{ 1 // 0 }}</p>")
+    with TestClient(create_app(settings)) as client:
+        for _ in range(2):
+            response = client.get("/og/boom.png")
+            assert response.status_code == 500
+            assert response.headers["cache-control"] == "no-store"
+            assert response.headers["content-type"] == "image/png"
+            assert "ZeroDivisionError" in response.headers["x-ogshot-error"]
+            image = image_of(response.content)
+            assert (image.width, image.height) == (1200, 630)
+        cache = client.app.state.renderer.cache  # type: ignore[attr-defined]
+        assert cache._cache is not None and len(cache._cache) == 0
+
+
+def test_a_render_past_the_deadline_gets_504_and_the_pool_recovers(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, render_timeout=2.0, pool_size=1)
+    (settings.templates_dir / "hang.html").write_text("<script>while (true) {}</script>")
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/og/hang.png")
+        assert response.status_code == 504
+        assert response.headers["cache-control"] == "no-store"
+        assert image_of(response.content).width == 1200
+        after = client.get("/og/minimal.png", params={"title": "still alive"})
+        assert after.status_code == 200
+        assert after.headers["x-ogshot-cache"] == "miss"
