@@ -23,6 +23,12 @@ def normalize_format(text: str) -> str | None:
 
 
 def encode(captured: bytes, fmt: str, settings: Settings) -> bytes:
+    """Encode a capture (PNG or JPEG bytes from Chromium) as ``fmt``.
+
+    PNG is truecolour, lossless, unfiltered: on rendered cards (flat areas, text, gradients) the
+    unfiltered rows deflate about as small as adaptive filtering at a third of the time, and a
+    palette (``png_colours``) costs 50-90 ms and bands gradients unless dithered.
+    """
     image = pyvips.Image.new_from_buffer(captured, "", access="sequential")
     if image.hasalpha():
         image = image.flatten(background=[255, 255, 255])
@@ -31,7 +37,7 @@ def encode(captured: bytes, fmt: str, settings: Settings) -> bytes:
             return bytes(
                 image.pngsave_buffer(
                     palette=True,
-                    bitdepth=8,
+                    bitdepth=_palette_bitdepth(settings.png_colours),
                     Q=100,
                     dither=1.0,
                     effort=1,
@@ -39,7 +45,9 @@ def encode(captured: bytes, fmt: str, settings: Settings) -> bytes:
                     keep="none",
                 )
             )
-        return bytes(image.pngsave_buffer(compression=settings.png_compression, keep="none"))
+        return bytes(
+            image.pngsave_buffer(compression=settings.png_compression, filter="none", keep="none")
+        )
     if fmt == "jpeg":
         return bytes(
             image.jpegsave_buffer(
@@ -53,6 +61,12 @@ def encode(captured: bytes, fmt: str, settings: Settings) -> bytes:
     if fmt == "webp":
         return bytes(image.webpsave_buffer(Q=settings.webp_quality, effort=2, keep="none"))
     raise ValueError(f"unknown format {fmt!r}")
+
+
+def _palette_bitdepth(colours: int) -> int:
+    """libvips sizes a palette by bit depth: 2, 4, 16 or 256 colours."""
+    bits = (colours - 1).bit_length()
+    return next(depth for depth in (1, 2, 4, 8) if depth >= bits)
 
 
 @lru_cache(maxsize=4)

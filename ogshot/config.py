@@ -31,6 +31,9 @@ DEFAULT_LAUNCH_ARGS = (
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
+    # Frames on demand instead of at 60 Hz: a capture no longer waits for the next vsync tick.
+    "--disable-frame-rate-limit",
+    "--disable-gpu-vsync",
 )
 
 
@@ -67,7 +70,7 @@ class Settings:
     width: int = 1200
     height: int = 630
     device_scale_factor: float = 1.0
-    png_colours: int = 256  # palette size; 0 keeps a truecolour PNG
+    png_colours: int = 0  # 0: truecolour PNG; 2..256: a palette of that size
     png_compression: int = 6
     jpeg_quality: int = 88
     webp_quality: int = 88

@@ -141,10 +141,15 @@ class Renderer:
             watch.lap("html")
             async with self.pool.lease() as slot:
                 watch.lap("queue")
-                shot = await capture(slot, html, time_limit=self.settings.render_timeout)
+                shot = await capture(
+                    slot,
+                    html,
+                    time_limit=self.settings.render_timeout,
+                    lossless=job.format == "png",
+                )
             watch.timings.update(shot.timings)
             watch.restart()
-            body = await asyncio.to_thread(encode, shot.png, job.format, self.settings)
+            body = await asyncio.to_thread(encode, shot.data, job.format, self.settings)
             watch.lap("encode")
         except RenderFailed as exc:
             log.error("render of template %r failed: %s", job.template.name, exc.message)

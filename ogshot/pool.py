@@ -53,7 +53,8 @@ class Slot:
     context: BrowserContext
     page: Page
     cdp: CDPSession
-    document: bytes = _BLANK
+    document: bytes = _BLANK  # what the next navigation to a document URL is answered with
+    scripted: bool = False  # the current document may have left state in the window
     renders: int = 0
     broken: bool = False
     busy_since: float | None = None
