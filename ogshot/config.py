@@ -58,6 +58,7 @@ class Settings:
     cache_size: int = 1 << 30
     cache_ttl: int = 7 * 24 * 3600
     cache_control: str = ""  # empty: "public, max-age=<cache_ttl>, immutable"
+    memory_cache_size: int = 64 << 20  # hot images kept in memory in front of the disk cache
     pool_size: int = field(default_factory=_default_pool_size)
     render_timeout: float = 10.0
     queue_size: int = 0  # 0: 16 waiting requests per page
@@ -87,6 +88,7 @@ class Settings:
         _check(self.queue_timeout, "queue_timeout", lambda v: v > 0, "must be > 0")
         _check(self.cache_size, "cache_size", lambda v: v >= 0, "must be >= 0")
         _check(self.cache_ttl, "cache_ttl", lambda v: v >= 0, "must be >= 0")
+        _check(self.memory_cache_size, "memory_cache_size", lambda v: v >= 0, "must be >= 0")
         _check(self.width, "width", lambda v: 1 <= v <= 4096, "must be 1..4096")
         _check(self.height, "height", lambda v: 1 <= v <= 4096, "must be 1..4096")
         _check(self.device_scale_factor, "device_scale_factor", lambda v: 0.5 <= v <= 4, "0.5..4")
@@ -187,6 +189,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "OGSHOT_CACHE_SIZE": ("cache_size", parse_size),
     "OGSHOT_CACHE_TTL": ("cache_ttl", _positive_int),
     "OGSHOT_CACHE_CONTROL": ("cache_control", str),
+    "OGSHOT_MEMORY_CACHE_SIZE": ("memory_cache_size", parse_size),
     "OGSHOT_POOL_SIZE": ("pool_size", int),
     "OGSHOT_RENDER_TIMEOUT": ("render_timeout", float),
     "OGSHOT_QUEUE_SIZE": ("queue_size", int),

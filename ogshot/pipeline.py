@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -22,6 +23,7 @@ from .cache import ImageCache, cache_key
 from .compress import CONTENT_TYPES, encode, normalize_format
 from .config import Settings
 from .errors import InvalidFormat, RenderFailed
+from .lru import LRU
 from .pool import Pool
 from .render import capture
 from .templates import Catalog, Template, canonical_params
@@ -68,6 +70,14 @@ class Renderer:
         self.cache = ImageCache(self.settings)
         self.pool = Pool(self.settings, Assets(self.settings.static_dir))
         self._inflight: dict[str, asyncio.Task[Image]] = {}
+        # The hit path: a repeated request skips validation and hashing (jobs by raw request),
+        # and a hot image skips the disk (images by cache key, with their expiry).
+        self._jobs: LRU[Job] = LRU(max_entries=10_000)
+        self._hot: LRU[tuple[bytes, str, float]] = LRU(
+            max_entries=10_000,
+            max_size=self.settings.memory_cache_size,
+            size_of=lambda entry: len(entry[0]),
+        )
 
     async def start(self) -> None:
         await self.pool.start()
@@ -95,6 +105,15 @@ class Renderer:
     def prepare(self, template: str, params: Mapping[str, Any], format: str = "png") -> Job:
         """Validate a request and compute its cache key; raises 4xx errors. Touches no browser."""
         tpl = self.catalog.get(template)
+        raw: Hashable | None = (template, format, tuple(params.items()))
+        try:
+            hash(raw)
+        except TypeError:  # JSON data with lists or objects inside: not memoised
+            raw = None
+        if raw is not None:
+            known = self._jobs.get(raw)
+            if known is not None and known.template.digest == tpl.digest:
+                return known
         fmt = normalize_format(format)
         if fmt is None:
             raise InvalidFormat(f"unknown format {format!r} (use png, jpg, jpeg or webp)")
@@ -105,13 +124,16 @@ class Renderer:
             fmt=fmt,
             settings=self.settings,
         )
-        return Job(template=tpl, values=values, format=fmt, key=key)
+        job = Job(template=tpl, values=values, format=fmt, key=key)
+        if raw is not None:
+            self._jobs.set(raw, job)
+        return job
 
     async def image(self, template: str, params: Mapping[str, Any], format: str = "png") -> Image:
         watch = Stopwatch()
         job = self.prepare(template, params, format)
         watch.lap("validate")
-        hit = self.cache.get(job.key)
+        hit = self._cached(job.key)
         watch.lap("cache")
         if hit is not None:
             body, etag = hit
@@ -134,6 +156,20 @@ class Renderer:
             timings={**watch.timings, **image.timings},
         )
 
+    def _cached(self, key: str) -> tuple[bytes, str] | None:
+        hot = self._hot.get(key)
+        if hot is not None and hot[2] > time.monotonic():
+            return hot[0], hot[1]
+        found = self.cache.get(key)
+        if found is not None:
+            self._remember(key, *found)
+        return found
+
+    def _remember(self, key: str, body: bytes, etag: str) -> None:
+        # A hot copy never outlives the disk cache's TTL.
+        expires = time.monotonic() + (self.settings.cache_ttl or float("inf"))
+        self._hot.set(key, (body, etag, expires))
+
     async def _make(self, job: Job) -> Image:
         watch = Stopwatch()
         try:
@@ -155,6 +191,7 @@ class Renderer:
             log.error("render of template %r failed: %s", job.template.name, exc.message)
             raise
         etag = hashlib.blake2b(body, digest_size=16).hexdigest()
+        self._remember(job.key, body, etag)
         await asyncio.to_thread(self.cache.set, job.key, body, etag)
         watch.lap("store")
         return Image(body=body, etag=etag, format=job.format, cached=False, timings=watch.timings)

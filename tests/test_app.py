@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -260,3 +261,15 @@ def test_a_render_past_the_deadline_gets_504_and_the_pool_recovers(tmp_path: Pat
         after = client.get("/og/minimal.png", params={"title": "still alive"})
         assert after.status_code == 200
         assert after.headers["x-ogshot-cache"] == "miss"
+
+
+def test_images_expire_after_the_ttl(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, cache_ttl=1, pool_size=1)
+    with TestClient(create_app(settings)) as client:
+        url = "/og/minimal.png?title=ttl"
+        assert client.get(url).headers["x-ogshot-cache"] == "miss"
+        assert client.get(url).headers["x-ogshot-cache"] == "hit"
+        time.sleep(1.2)
+        expired = client.get(url)
+        assert expired.headers["x-ogshot-cache"] == "miss"  # neither memory nor disk kept it
+        assert expired.headers["cache-control"] == "public, max-age=1, immutable"
