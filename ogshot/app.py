@@ -20,6 +20,7 @@ from . import __version__
 from .compress import fallback_image
 from .config import Settings
 from .errors import InvalidParameter, OgshotError, Overloaded, RenderFailed, RequestTooLarge
+from .openapi import openapi
 from .pipeline import Image, Renderer
 
 __all__ = ["create_app"]
@@ -203,12 +204,9 @@ def _header_safe(text: str) -> str:
 
 
 async def healthz(request: Request) -> Response:
-    renderer = renderer_of(request)
-    ok = renderer.pool.ready
-    return JSONResponse(
-        {"status": "ok" if ok else "starting", "version": __version__},
-        status_code=200 if ok else 503,
-    )
+    """Liveness: the process answers. Whether it can render now is /readyz's question (a
+    liveness probe that failed while Chromium restarts would have the whole process killed)."""
+    return JSONResponse({"status": "ok", "version": __version__})
 
 
 async def readyz(request: Request) -> Response:
@@ -222,6 +220,11 @@ async def readyz(request: Request) -> Response:
         "version": __version__,
     }
     return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def openapi_json(request: Request) -> Response:
+    renderer = renderer_of(request)
+    return JSONResponse(openapi(renderer.catalog, renderer.settings))
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -247,6 +250,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/og/{file:str}", og_path, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
+        Route("/openapi.json", openapi_json, methods=["GET", "HEAD"]),
     ]
     app = Starlette(
         routes=routes,

@@ -5,17 +5,28 @@ partials it uses, the static folder), the canonical validated parameters, format
 and ogshot's version. Values are raw bytes with the ETag beside them; the disk layer refuses to
 store or load anything else, so a tampered row can never be unpickled.
 
-A failing cache (folder deleted, disk full, database locked or corrupt) never fails a request:
-``get`` answers a miss, ``set`` drops the image, the first error of a kind is logged, and the cache
-is reopened after a pause so service recovers when the cause goes away.
+A failing cache never fails a request: ``get`` answers a miss, ``set`` drops the image, and each
+problem is logged once (and its end once), not once per request:
+
+- folder deleted or replaced: noticed within ``CHECK_EVERY`` seconds (SQLite would otherwise keep
+  writing to the deleted file), and the cache is reopened, recreating the folder;
+- disk full: writes pause for ``RETRY_AFTER`` seconds while reads go on;
+- corrupt database: the database file is moved aside (``cache.db.corrupt``), the image files it
+  indexed are removed, and a fresh cache is started;
+- anything else (locked, unreadable): the cache is closed and reopened after ``RETRY_AFTER``.
+
+Several processes (``ogshot serve --workers N``) can share one folder: SQLite serialises them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
+import re
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -80,24 +91,36 @@ class BytesOnlyDisk(diskcache.Disk):  # type: ignore[misc]
 class ImageCache:
     """Encoded images by cache key. Thread-safe; every method is safe to call off the loop."""
 
-    RETRY_AFTER = 5.0  # seconds between attempts to reopen a failed cache
+    RETRY_AFTER = 5.0  # seconds before a failed cache is reopened, or writes resume after ENOSPC
+    CHECK_EVERY = 1.0  # seconds between checks that the database file is still in its folder
 
     def __init__(self, settings: Settings) -> None:
         self.directory = Path(settings.cache_dir)
         self.size_limit = settings.cache_size
         self.ttl = settings.cache_ttl or None
         self._cache: diskcache.Cache | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._failed_at: float | None = None
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the database we opened
+        self._checked_at = 0.0
+        self._writes_paused_until = 0.0
+        self._corrupt = False
         self._logged: set[str] = set()
         self.errors = 0
-        self._open()
+        with self._lock:
+            self._open()
 
     @property
     def healthy(self) -> bool:
-        return self._cache is not None
+        return self._cache is not None and time.monotonic() >= self._writes_paused_until
+
+    @property
+    def database(self) -> Path:
+        return self.directory / str(diskcache.core.DBNAME)
 
     def _open(self) -> None:
+        if self._corrupt:
+            self._quarantine()
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(self.directory, 0o700)
@@ -110,10 +133,10 @@ class ImageCache:
                 statistics=False,
                 tag_index=False,
             )
+            found = self.database.stat()
+            self._identity = (found.st_dev, found.st_ino)
+            self._checked_at = time.monotonic()
             self._failed_at = None
-            if self._logged:
-                log.warning("cache at %s is working again", self.directory)
-                self._logged.clear()
         except Exception as exc:
             self._fail("open", exc)
 
@@ -123,24 +146,73 @@ class ImageCache:
         kind = f"{what}:{type(exc).__name__}"
         if kind not in self._logged:
             self._logged.add(kind)
-            log.error("cache %s failed (%s: %s); serving without it", what, type(exc).__name__, exc)
+            log.error(
+                "cache %s failed at %s (%s: %s); serving without it until it works again",
+                what,
+                self.directory,
+                type(exc).__name__,
+                exc,
+            )
+
+    def _recovered(self) -> None:
+        if self._logged:
+            self._logged.clear()
+            log.warning("cache at %s is working again", self.directory)
 
     def _fail(self, what: str, exc: Exception) -> None:
         self._note(what, exc)
-        if self._cache is not None:
-            with contextlib.suppress(Exception):  # already failing; closing is best effort
-                self._cache.close()
-        self._cache = None
+        if _is_corrupt(exc):
+            self._corrupt = True
+        self._close()
         self._failed_at = time.monotonic()
 
+    def _close(self) -> None:
+        if self._cache is not None:
+            with contextlib.suppress(Exception):  # may be failing already; best effort
+                self._cache.close()
+        self._cache = None
+
     def _live(self) -> diskcache.Cache | None:
+        now = time.monotonic()
+        if self._cache is not None and now - self._checked_at >= self.CHECK_EVERY:
+            with self._lock:
+                if self._cache is not None and now - self._checked_at >= self.CHECK_EVERY:
+                    self._checked_at = now
+                    if not self._still_there():
+                        self._close()
+                        self._open()
         if self._cache is None and (
-            self._failed_at is None or time.monotonic() - self._failed_at >= self.RETRY_AFTER
+            self._failed_at is None or now - self._failed_at >= self.RETRY_AFTER
         ):
             with self._lock:
                 if self._cache is None:
                     self._open()
         return self._cache
+
+    def _still_there(self) -> bool:
+        """False when the database was deleted or replaced under us (SQLite would keep writing
+        to the deleted file, and another worker would never see those images)."""
+        try:
+            found = self.database.stat()
+        except OSError as exc:
+            self._note("check", exc)
+            return False
+        if (found.st_dev, found.st_ino) != self._identity:
+            log.warning("cache database %s was replaced; reopening it", self.database)
+            return False
+        return True
+
+    def _quarantine(self) -> None:
+        """Move a corrupt database aside and remove the image files it indexed."""
+        self._corrupt = False
+        moved_at = time.time()
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                os.replace(f"{self.database}{suffix}", f"{self.database}{suffix}.corrupt")
+        log.error("cache database %s is corrupt: moved it aside, starting afresh", self.database)
+        threading.Thread(
+            target=_remove_value_files, args=(self.directory, moved_at), daemon=True
+        ).start()
 
     def get(self, key: str) -> tuple[bytes, str] | None:
         """(image bytes, etag) or None on a miss or any failure."""
@@ -166,13 +238,20 @@ class ImageCache:
 
     def set(self, key: str, value: bytes, etag: str) -> bool:
         cache = self._live()
-        if cache is None:
+        if cache is None or time.monotonic() < self._writes_paused_until:
             return False
         try:
-            return bool(cache.set(key, value, expire=self.ttl, tag=etag, retry=False))
+            stored = bool(cache.set(key, value, expire=self.ttl, tag=etag, retry=False))
         except Exception as exc:
-            self._fail("write", exc)
+            if _is_disk_full(exc):
+                # Reads still work: keep serving hits, stop trying to write for a while.
+                self._note("write", exc)
+                self._writes_paused_until = time.monotonic() + self.RETRY_AFTER
+            else:
+                self._fail("write", exc)
             return False
+        self._recovered()
+        return stored
 
     def clear(self) -> None:
         cache = self._live()
@@ -183,6 +262,47 @@ class ImageCache:
                 self._fail("clear", exc)
 
     def close(self) -> None:
-        if self._cache is not None:
-            self._cache.close()
-            self._cache = None
+        with self._lock:
+            self._close()
+
+
+def _is_disk_full(exc: Exception) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and (
+        (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or "disk is full" in str(exc)
+    )
+
+
+def _is_corrupt(exc: Exception) -> bool:
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+    text = str(exc)
+    return "malformed" in text or "not a database" in text
+
+
+_VALUE_FILE = re.compile(r"^[0-9a-f]{28}\.val$")
+_VALUE_DIR = re.compile(r"^[0-9a-f]{2}$")
+
+
+def _remove_value_files(directory: Path, older_than: float) -> None:
+    """Delete diskcache's image files (``ab/cd/<28 hex>.val``) written before ``older_than``."""
+    with contextlib.suppress(OSError):
+        _remove_in(directory, older_than)
+
+
+def _remove_in(directory: Path, older_than: float) -> None:
+    for first in directory.iterdir():
+        if not (_VALUE_DIR.match(first.name) and first.is_dir()):
+            continue
+        for second in first.iterdir():
+            if not (_VALUE_DIR.match(second.name) and second.is_dir()):
+                continue
+            for item in second.iterdir():
+                with contextlib.suppress(OSError):
+                    if _VALUE_FILE.match(item.name) and item.stat().st_mtime < older_than:
+                        item.unlink()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -76,7 +77,7 @@ def serve(
         workers=workers if workers > 1 else None,
         reload=reload,
         log_level="info",
-        timeout_graceful_shutdown=15,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
         proxy_headers=True,
         access_log=access_log,
     )

@@ -76,6 +76,9 @@ class Settings:
     jpeg_quality: int = 88
     webp_quality: int = 88
     recycle_after: int = 5000  # renders before Chromium is restarted
+    health_interval: float = 5.0  # seconds between health probes of Chromium; 0: no probe
+    health_timeout: float = 5.0  # a Chromium that does not answer a probe in time is killed
+    shutdown_timeout: float = 15.0  # seconds in-flight requests get to finish on SIGTERM
     max_query_length: int = 8192
     max_params: int = 32
     max_param_length: int = 1000
@@ -97,6 +100,9 @@ class Settings:
         _check(self.jpeg_quality, "jpeg_quality", lambda v: 1 <= v <= 100, "must be 1..100")
         _check(self.webp_quality, "webp_quality", lambda v: 1 <= v <= 100, "must be 1..100")
         _check(self.recycle_after, "recycle_after", lambda v: v >= 0, "must be >= 0")
+        _check(self.health_interval, "health_interval", lambda v: v >= 0, "must be >= 0")
+        _check(self.health_timeout, "health_timeout", lambda v: v > 0, "must be > 0")
+        _check(self.shutdown_timeout, "shutdown_timeout", lambda v: v >= 0, "must be >= 0")
         _check(self.max_params, "max_params", lambda v: v >= 1, "must be >= 1")
         _check(self.max_param_length, "max_param_length", lambda v: v >= 1, "must be >= 1")
         _check(self.max_query_length, "max_query_length", lambda v: v >= 256, "must be >= 256")
@@ -203,6 +209,9 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "OGSHOT_JPEG_QUALITY": ("jpeg_quality", int),
     "OGSHOT_WEBP_QUALITY": ("webp_quality", int),
     "OGSHOT_RECYCLE_AFTER": ("recycle_after", _positive_int),
+    "OGSHOT_HEALTH_INTERVAL": ("health_interval", float),
+    "OGSHOT_HEALTH_TIMEOUT": ("health_timeout", float),
+    "OGSHOT_SHUTDOWN_TIMEOUT": ("shutdown_timeout", float),
 }
 
 # playwright.config.json keys -> Settings fields.

@@ -24,8 +24,8 @@ from .compress import CONTENT_TYPES, encode, normalize_format
 from .config import Settings
 from .errors import InvalidFormat, RenderFailed
 from .lru import LRU
-from .pool import Pool
-from .render import capture
+from .pool import Pool, Slot
+from .render import Capture, capture
 from .templates import Catalog, Template, canonical_params
 from .timing import Stopwatch
 
@@ -175,14 +175,18 @@ class Renderer:
         try:
             html = self.catalog.render_html(job.template, job.values)
             watch.lap("html")
-            async with self.pool.lease() as slot:
+
+            async def attempt(slot: Slot, seconds_left: float) -> Capture:
                 watch.lap("queue")
-                shot = await capture(
+                return await capture(
                     slot,
                     html,
-                    time_limit=self.settings.render_timeout,
+                    time_limit=seconds_left,
                     lossless=job.format == "png",
                 )
+
+            # On a crashed page or a killed Chromium, the pool tries once more on a fresh page.
+            shot = await self.pool.run(attempt, time_limit=self.settings.render_timeout)
             watch.timings.update(shot.timings)
             watch.restart()
             body = await asyncio.to_thread(encode, shot.data, job.format, self.settings)

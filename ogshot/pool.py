@@ -5,7 +5,11 @@ separate crash domain). Requests that find no idle page wait in a bounded queue;
 is full, or the wait is longer than ``queue_timeout``, they get :class:`Overloaded` at once.
 
 A page that raised, timed out or crashed is closed and replaced in the background. When Chromium
-itself dies, every page of that browser is dropped and a new browser is launched.
+itself dies, every page of that browser is dropped and a new browser is launched. A health probe
+asks the browser a trivial question every ``health_interval`` seconds; a browser that is alive but
+does not answer within ``health_timeout`` is killed (and so relaunched). After ``recycle_after``
+renders a fresh Chromium is started beside the old one, new renders go to it, and the old one is
+closed once its in-flight renders have come back: no request is dropped.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ import collections
 import contextlib
 import itertools
 import logging
+import os
+import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from playwright.async_api import (
     Browser,
@@ -37,6 +43,8 @@ from .config import Settings
 from .errors import BrowserError, Overloaded
 
 __all__ = ["Pool", "Slot"]
+
+T = TypeVar("T")
 
 log = logging.getLogger("ogshot.pool")
 
@@ -80,8 +88,19 @@ class Pool:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
         self._relaunch_lock = asyncio.Lock()
+        self._browser_pid: int | None = None
+        self._probe: CDPSession | None = None
+        # Every Chromium we started (pid -> its own process group, if it has one), so that none
+        # outlives us.
+        self._pids: dict[int, int | None] = {}
+        self._browser_renders = 0  # renders on the current browser, for recycling
+        self._recycling = False
+        self._draining: dict[int, asyncio.Event] = {}  # old generation -> all its pages are back
         self.renders = 0
         self.browser_launches = 0
+        self.browser_restarts = 0  # after a crash or a failed health probe
+        self.browser_recycles = 0  # after recycle_after renders
+        self.probe_failures = 0
         self.pages_replaced = 0
         self.rejected = 0
 
@@ -91,10 +110,12 @@ class Pool:
         self._playwright = await async_playwright().start()
         try:
             await self._launch()
-            await asyncio.gather(*(self._add_slot() for _ in range(self.size)))
+            await self._refill()
         except BaseException:
             await self.close()
             raise
+        if self.settings.health_interval > 0:
+            self._spawn(self._watch())
 
     async def close(self) -> None:
         self._closing = True
@@ -107,19 +128,25 @@ class Pool:
         with contextlib.suppress(Exception):
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._browser is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._browser.close(), 10)
+            await self._close_browser(self._browser, self._browser_pid)
             self._browser = None
         if self._playwright is not None:
             with contextlib.suppress(Exception):
                 await self._playwright.stop()
             self._playwright = None
+        for pid in list(self._pids):
+            self._kill(pid)
         self._idle.clear()
         self._slots.clear()
 
     @property
     def ready(self) -> bool:
         return self._browser is not None and self._browser.is_connected() and not self._closing
+
+    @property
+    def browser_pid(self) -> int | None:
+        """The process id of the current Chromium (None when unknown)."""
+        return self._browser_pid
 
     def stats(self) -> dict[str, Any]:
         busy = len(self._slots) - len(self._idle)
@@ -132,7 +159,11 @@ class Pool:
             "queue_limit": self.settings.effective_queue_size,
             "renders": self.renders,
             "browser_launches": self.browser_launches,
-            "browser_restarts": max(0, self.browser_launches - 1),
+            "browser_restarts": self.browser_restarts,
+            "browser_recycles": self.browser_recycles,
+            "browser_renders": self._browser_renders,
+            "recycle_after": self.settings.recycle_after,
+            "probe_failures": self.probe_failures,
             "pages_replaced": self.pages_replaced,
             "rejected": self.rejected,
         }
@@ -153,7 +184,29 @@ class Pool:
             slot.busy_since = None
             slot.renders += 1
             self.renders += 1
+            self._count_render(slot)
             self._release(slot)
+
+    async def run(self, work: Callable[[Slot, float], Awaitable[T]], *, time_limit: float) -> T:
+        """``await work(slot, seconds_left)`` on a leased page.
+
+        When the page or the whole browser fails under it (BrowserError: a crash, a killed
+        Chromium), the work is tried once more on a fresh page within what is left of
+        ``time_limit``: a render has no side effects, so repeating it is safe. A timeout is not
+        retried: the template itself is slow, and a second try would only double the wait."""
+        started: float | None = None
+        for attempt in (1, 2):
+            try:
+                async with self.lease() as slot:
+                    if started is None:
+                        started = time.monotonic()
+                    return await work(slot, time_limit - (time.monotonic() - started))
+            except BrowserError as exc:
+                left = time_limit - (time.monotonic() - (started or 0.0))
+                if attempt == 2 or left < 1.0:
+                    raise
+                log.warning("render failed (%s); trying once more on a fresh page", exc.message)
+        raise AssertionError("unreachable")
 
     async def _acquire(self) -> Slot:
         if self._closing:
@@ -218,9 +271,16 @@ class Pool:
             self._idle.remove(slot)
         if self._closing:
             return
-        self.pages_replaced += 1
+        if slot.broken:
+            self.pages_replaced += 1
+        self._check_drained(slot.generation)
         self._spawn(self._close_context(slot.context))
         self._spawn(self._refill())
+
+    def _check_drained(self, generation: int) -> None:
+        drained = self._draining.get(generation)
+        if drained is not None and not any(s.generation == generation for s in self._slots):
+            drained.set()
 
     async def _close_context(self, context: BrowserContext) -> None:
         with contextlib.suppress(Exception):
@@ -229,14 +289,19 @@ class Pool:
     async def _refill(self, delay: float = 0.0) -> None:
         if delay:
             await asyncio.sleep(delay)
+        if self._closing or self._browser is None or not self._browser.is_connected():
+            return
         missing = self.size - len(self._slots) - self._starting
-        if missing > 0 and self._browser is not None and self._browser.is_connected():
+        if missing > 0:
+            # Reserve the places now, so that a refill running beside this one does not open
+            # the same pages a second time.
+            self._starting += missing
             await asyncio.gather(
                 *(self._add_slot() for _ in range(missing)), return_exceptions=True
             )
 
     async def _add_slot(self) -> None:
-        self._starting += 1
+        """Open one page in a place already reserved in ``_starting``."""
         try:
             slot = await self._new_slot()
         except Exception as exc:
@@ -313,6 +378,7 @@ class Pool:
     # -- the browser -----------------------------------------------------------------------
 
     async def _launch(self) -> None:
+        """Start a Chromium and make it the current one (its pages are opened by the caller)."""
         assert self._playwright is not None
         executable = self.settings.executable_path or find_chromium()
         browser = await self._playwright.chromium.launch(
@@ -323,8 +389,30 @@ class Pool:
             handle_sigterm=False,
             handle_sighup=False,
         )
+        probe: CDPSession | None = None
+        pid: int | None = None
+        try:
+            probe = await browser.new_browser_cdp_session()
+            info = await probe.send("SystemInfo.getProcessInfo")
+            pid = next(
+                (int(p["id"]) for p in info.get("processInfo", []) if p.get("type") == "browser"),
+                None,
+            )
+        except PlaywrightError as exc:
+            log.warning("could not learn Chromium's process id: %s", exc)
+        if self._closing:
+            await self._close_browser(browser, pid)
+            raise BrowserError("ogshot is shutting down")
+        if pid is not None:
+            group: int | None = None
+            with contextlib.suppress(OSError):
+                group = os.getpgid(pid)
+            self._pids[pid] = group if group != os.getpgrp() else None
         self._generation += 1
         self._browser = browser
+        self._browser_pid = pid
+        self._probe = probe
+        self._browser_renders = 0
         self.browser_launches += 1
         generation = self._generation
         browser.on("disconnected", lambda _b: self._on_disconnected(generation))
@@ -339,17 +427,110 @@ class Pool:
         async with self._relaunch_lock:
             if self._closing or (self._browser is not None and self._browser.is_connected()):
                 return
+            dead_pid = self._browser_pid
+            if dead_pid is not None:
+                self._kill(dead_pid)  # its renderers and zygote too, should any have survived it
             # Pages of the dead browser: idle ones go now, busy ones when they come back.
             self._idle.clear()
             self._slots.clear()
             try:
                 await self._launch()
             except Exception as exc:
+                if self._closing:
+                    return
                 log.error("could not relaunch Chromium: %s", exc)
                 await asyncio.sleep(1)
                 self._spawn(self._relaunch())
                 return
-            await asyncio.gather(*(self._add_slot() for _ in range(self.size)))
+            self.browser_restarts += 1
+            await self._refill()
+
+    # -- recycling and the health probe ------------------------------------------------------
+
+    def _count_render(self, slot: Slot) -> None:
+        if slot.generation != self._generation:
+            return
+        self._browser_renders += 1
+        limit = self.settings.recycle_after
+        if limit and self._browser_renders >= limit and not self._recycling and not self._closing:
+            self._recycling = True
+            self._spawn(self._recycle())
+
+    async def _recycle(self) -> None:
+        """Start a fresh Chromium, move new renders to it, close the old one once drained."""
+        try:
+            async with self._relaunch_lock:
+                old, old_pid, old_generation = self._browser, self._browser_pid, self._generation
+                if self._closing or old is None or not old.is_connected():
+                    return  # a crash relaunch is due instead
+                log.info("recycling Chromium after %d renders", self._browser_renders)
+                try:
+                    await self._launch()
+                except Exception as exc:
+                    log.error("could not start a fresh Chromium; keeping the old one: %s", exc)
+                    self._browser_renders = 0  # try again after another recycle_after renders
+                    return
+                self.browser_recycles += 1
+                # Idle pages of the old browser go now; busy ones when their render comes back.
+                drained = self._draining[old_generation] = asyncio.Event()
+                for slot in [s for s in self._idle if s.generation == old_generation]:
+                    self._idle.remove(slot)
+                    self._slots.discard(slot)
+                self._check_drained(old_generation)
+                self._spawn(self._refill())
+            # A render still running on the old browser ends within its deadline.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.render_timeout + 5):
+                    await drained.wait()
+            self._draining.pop(old_generation, None)
+            await self._close_browser(old, old_pid)
+        finally:
+            self._recycling = False
+
+    async def _watch(self) -> None:
+        """The health probe: kill a Chromium that is alive but does not answer."""
+        interval, limit = self.settings.health_interval, self.settings.health_timeout
+        while not self._closing:
+            await asyncio.sleep(interval)
+            browser, probe, pid = self._browser, self._probe, self._browser_pid
+            if browser is None or probe is None or not browser.is_connected():
+                continue
+            try:
+                async with asyncio.timeout(limit):
+                    await probe.send("Browser.getVersion")
+            except (TimeoutError, PlaywrightError) as exc:
+                if self._closing or browser is not self._browser or not browser.is_connected():
+                    continue  # it went away by itself; the disconnect handler relaunches
+                self.probe_failures += 1
+                why = f"no answer within {limit:g} s" if isinstance(exc, TimeoutError) else exc
+                log.error("Chromium failed its health probe (%s); killing it", why)
+                if pid is not None:
+                    self._kill(pid)  # the disconnect that follows relaunches it
+                else:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(browser.close(), limit)
+
+    async def _close_browser(self, browser: Browser, pid: int | None) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(browser.close(), 10)
+        if pid is not None:
+            self._kill(pid)
+
+    def _kill(self, pid: int) -> None:
+        """SIGKILL a Chromium we started, if it still lives, and forget it.
+
+        Playwright starts Chromium in a process group of its own (led by Chromium or by the
+        wrapper script that runs it): killing the group takes its zygote and renderers too, even
+        when the browser process is already gone. Otherwise the command line is checked first, so
+        that a process id reused by something else is never touched."""
+        group = self._pids.pop(pid, None)
+        with contextlib.suppress(OSError):
+            if group is not None:
+                os.killpg(group, signal.SIGKILL)
+                return
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"chrom" in f.read().lower():
+                    os.kill(pid, signal.SIGKILL)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)

@@ -1,0 +1,379 @@
+"""The OpenAPI 3.1 description of the HTTP API, served at ``/openapi.json``.
+
+Built per request from the template catalog, so that every template appears as its own operation
+with its declared parameters (types, limits, choices, defaults): a client generator or a fuzzer
+(the test suite runs schemathesis against it) sees exactly what the server accepts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import __version__
+from .config import Settings
+from .errors import OgshotError
+from .templates import Catalog, Param, Template
+
+__all__ = ["openapi"]
+
+FORMATS = ["png", "jpg", "jpeg", "webp"]
+IMAGE_TYPES = ["image/png", "image/jpeg", "image/webp"]
+_HEX = "#?([0-9a-fA-F]{3}|[0-9a-fA-F]{4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})"
+COLOUR_PATTERN = f"^({_HEX}|[a-zA-Z]{{3,20}})$"
+URL_PATTERN = "^https?://[^/?#\"'<> \\\\\\[\\]]+([/?#][^\"'<> \\\\]*)?$"
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_JSON_ERROR = {"application/json": {"schema": _ERROR}}
+_FALLBACK = {"image/png": {"schema": {"type": "string", "format": "binary"}}}
+_BINARY = {"type": "string", "format": "binary"}
+
+
+def openapi(catalog: Catalog, settings: Settings) -> dict[str, Any]:
+    names = catalog.names()
+    paths: dict[str, Any] = {}
+    for name in names:
+        try:
+            template = catalog.get(name)
+        except OgshotError:
+            continue  # a broken template file: not offered until it is fixed
+        path_item = {"get": _image_operation(template, settings, "get")}
+        path_item["head"] = _image_operation(template, settings, "head")
+        paths[f"/og/{name}.{{format}}"] = path_item
+    paths["/og"] = {
+        "get": _query_operation(names, settings, "get"),
+        "head": _query_operation(names, settings, "head"),
+    }
+    paths["/healthz"] = {"get": _health_operation()}
+    paths["/readyz"] = {"get": _ready_operation()}
+    paths["/openapi.json"] = {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This description of the API",
+            "responses": {
+                "200": {
+                    "description": "OpenAPI 3.1 document",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        }
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "ogshot",
+            "version": __version__,
+            "description": (
+                "Open Graph images (1200x630 by default) rendered from HTML/CSS templates. "
+                "`/og/{template}` without an extension is the same as `.png`."
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "detail"],
+                    "properties": {
+                        "error": {"type": "string", "description": "what went wrong"},
+                        "detail": {"description": "structured details, or null"},
+                    },
+                }
+            },
+            "headers": _HEADERS,
+        },
+    }
+
+
+def _param_schema(param: Param, settings: Settings) -> dict[str, Any]:
+    schema: dict[str, Any]
+    if param.choices:
+        schema = {"enum": list(param.choices)}
+    elif param.type == "int":
+        schema = {"type": "integer"}
+    elif param.type == "float":
+        schema = {"type": "number"}
+    elif param.type == "bool":
+        schema = {"type": "boolean"}
+    elif param.type == "color":
+        schema = {"type": "string", "pattern": COLOUR_PATTERN}
+    elif param.type == "url":
+        schema = {
+            "type": "string",
+            "format": "uri",
+            "pattern": URL_PATTERN,
+            "maxLength": param.max_length or 2048,
+        }
+    else:
+        schema = {"type": "string", "maxLength": param.max_length or settings.max_param_length}
+    if param.type in ("int", "float"):
+        if param.min is not None:
+            schema["minimum"] = param.min
+        if param.max is not None:
+            schema["maximum"] = param.max
+    if param.default is not None:
+        schema["default"] = param.default
+    return schema
+
+
+def _template_params(template: Template, settings: Settings) -> list[dict[str, Any]]:
+    if not template.declared:
+        return [
+            {
+                "name": "params",
+                "in": "query",
+                "description": (
+                    "An undeclared template takes any string parameters "
+                    f"(at most {settings.max_params}, {settings.max_param_length} characters each)"
+                ),
+                "style": "form",
+                "explode": True,
+                "schema": {
+                    "type": "object",
+                    "maxProperties": settings.max_params,
+                    "propertyNames": {
+                        "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$",
+                        "not": {"const": "s"},
+                    },
+                    "additionalProperties": {
+                        "type": "string",
+                        "maxLength": settings.max_param_length,
+                    },
+                },
+            }
+        ]
+    return [
+        {
+            "name": param.name,
+            "in": "query",
+            "required": param.required,
+            "description": param.description,
+            "schema": _param_schema(param, settings),
+            **({"example": param.example} if param.example is not None else {}),
+        }
+        for param in template.params.values()
+    ]
+
+
+def _signature(settings: Settings) -> list[dict[str, Any]]:
+    if not settings.secrets:
+        return []
+    return [
+        {
+            "name": "s",
+            "in": "query",
+            "required": True,
+            "description": "URL signature (OGSHOT_SECRET is set): 403 when missing or wrong",
+            "schema": {"type": "string"},
+        }
+    ]
+
+
+def _conditional() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": "If-None-Match",
+            "in": "header",
+            "required": False,
+            "description": "An ETag from an earlier answer: 304 when the image is the same",
+            "schema": {"type": "string"},
+        },
+        {
+            "name": "Range",
+            "in": "header",
+            "required": False,
+            "description": "One byte range (`bytes=0-99`, `bytes=-10`): 206, or 416",
+            "schema": {"type": "string"},
+        },
+    ]
+
+
+def _image_operation(template: Template, settings: Settings, method: str) -> dict[str, Any]:
+    return {
+        "operationId": f"{method}_{template.name.replace('-', '_')}",
+        "summary": template.description or f"The {template.name} image",
+        "tags": ["images"],
+        "parameters": [
+            {
+                "name": "format",
+                "in": "path",
+                "required": True,
+                "schema": {"enum": FORMATS},
+            },
+            *_template_params(template, settings),
+            *_signature(settings),
+            *_conditional(),
+        ],
+        "responses": _image_responses(settings),
+    }
+
+
+def _query_operation(names: list[str], settings: Settings, method: str) -> dict[str, Any]:
+    return {
+        "operationId": f"{method}_og_query",
+        "summary": "Any template, its parameters given as one JSON object",
+        "tags": ["images"],
+        "parameters": [
+            {
+                "name": "template",
+                "in": "query",
+                "required": True,
+                "schema": {"type": "string", "enum": names} if names else {"type": "string"},
+            },
+            {
+                "name": "data",
+                "in": "query",
+                "required": False,
+                "description": "The parameters as a JSON object (nested at most 4 levels)",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            {
+                "name": "format",
+                "in": "query",
+                "required": False,
+                "schema": {"enum": FORMATS, "default": "png"},
+            },
+            *_signature(settings),
+            *_conditional(),
+        ],
+        "responses": _image_responses(settings),
+    }
+
+
+def _image_responses(settings: Settings) -> dict[str, Any]:
+    image = {media: {"schema": _BINARY} for media in IMAGE_TYPES}  # the one the format asks for
+    headers = {
+        "ETag": {"$ref": "#/components/headers/ETag"},
+        "Cache-Control": {"$ref": "#/components/headers/Cache-Control"},
+        "X-Ogshot-Cache": {"$ref": "#/components/headers/X-Ogshot-Cache"},
+    }
+    fallback_headers = {
+        "Cache-Control": {"$ref": "#/components/headers/No-Store"},
+        "X-Ogshot-Error": {"$ref": "#/components/headers/X-Ogshot-Error"},
+    }
+    return {
+        "200": {"description": "The image", "headers": headers, "content": image},
+        "206": {"description": "The requested byte range of the image", "content": image},
+        "304": {"description": "Not modified: the If-None-Match ETag is the image's"},
+        "400": {"description": "A bad parameter, JSON or format (named)", "content": _JSON_ERROR},
+        "403": {"description": "Missing or wrong URL signature", "content": _JSON_ERROR},
+        "404": {"description": "No such template (the others listed)", "content": _JSON_ERROR},
+        "414": {
+            "description": f"Query string over {settings.max_query_length} bytes",
+            "content": _JSON_ERROR,
+        },
+        "416": {"description": "The Range cannot be satisfied"},
+        "500": {
+            "description": (
+                "The render failed (template error, browser error): a plain fallback image, "
+                "never cached"
+            ),
+            "headers": fallback_headers,
+            "content": {**_FALLBACK, **_JSON_ERROR},
+        },
+        "503": {
+            "description": "Overloaded (no page free in time) or shutting down",
+            "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
+            "content": _JSON_ERROR,
+        },
+        "504": {
+            "description": (
+                f"The render did not finish within the deadline "
+                f"({settings.render_timeout:g} s): the fallback image, never cached"
+            ),
+            "headers": fallback_headers,
+            "content": _FALLBACK,
+        },
+    }
+
+
+def _health_operation() -> dict[str, Any]:
+    return {
+        "operationId": "healthz",
+        "summary": "Liveness: the process answers",
+        "tags": ["operations"],
+        "responses": {
+            "200": {
+                "description": "Alive",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["status", "version"],
+                            "properties": {
+                                "status": {"const": "ok"},
+                                "version": {"type": "string"},
+                            },
+                        }
+                    }
+                },
+            }
+        },
+    }
+
+
+_POOL = {
+    "type": "object",
+    "required": ["size", "idle", "busy", "queued", "browser_restarts"],
+    "properties": {
+        key: {"type": "integer", "minimum": 0}
+        for key in (
+            "size",
+            "idle",
+            "busy",
+            "starting",
+            "queued",
+            "queue_limit",
+            "renders",
+            "browser_launches",
+            "browser_restarts",
+            "browser_recycles",
+            "browser_renders",
+            "recycle_after",
+            "probe_failures",
+            "pages_replaced",
+            "rejected",
+        )
+    },
+}
+
+
+def _ready_operation() -> dict[str, Any]:
+    body = {
+        "type": "object",
+        "required": ["ready", "pool", "cache", "version"],
+        "properties": {
+            "ready": {"type": "boolean"},
+            "pool": _POOL,
+            "cache": {
+                "type": "object",
+                "properties": {"healthy": {"type": "boolean"}, "errors": {"type": "integer"}},
+            },
+            "version": {"type": "string"},
+        },
+    }
+    content = {"application/json": {"schema": body}}
+    return {
+        "operationId": "readyz",
+        "summary": "Readiness: the browser pool can take renders; its state",
+        "tags": ["operations"],
+        "responses": {
+            "200": {"description": "Ready", "content": content},
+            "503": {
+                "description": "Not ready (Chromium starting or restarting)",
+                "content": content,
+            },
+        },
+    }
+
+
+_HEADERS = {
+    "ETag": {"description": "Strong ETag: a hash of the image bytes", "schema": {"type": "string"}},
+    "Cache-Control": {
+        "description": "public, max-age=<OGSHOT_CACHE_TTL>, immutable (or OGSHOT_CACHE_CONTROL)",
+        "schema": {"type": "string"},
+    },
+    "No-Store": {"description": "no-store", "schema": {"const": "no-store"}},
+    "X-Ogshot-Cache": {"description": "hit or miss", "schema": {"enum": ["hit", "miss"]}},
+    "X-Ogshot-Error": {"description": "why the render failed", "schema": {"type": "string"}},
+    "Retry-After": {"description": "seconds", "schema": {"type": "integer", "minimum": 0}},
+}
