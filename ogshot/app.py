@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import __version__
+from . import __version__, preview
 from .compress import fallback_image
 from .config import Settings
 from .errors import InvalidParameter, OgshotError, Overloaded, RenderFailed, RequestTooLarge
@@ -241,7 +241,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await renderer.start()
         app.state.renderer = renderer  # for tests and tools that hold the app
         try:
-            yield {"renderer": renderer}
+            if settings.dev:
+                async with preview.Studio(renderer) as studio:
+                    yield {"renderer": renderer, "studio": studio}
+            else:
+                yield {"renderer": renderer}
         finally:
             await renderer.close()
 
@@ -261,6 +265,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Exception: error_response,
         },
     )
+    if settings.dev:  # the design studio; off in production, where /preview is a 404
+        app.router.routes.extend(preview.routes())
     return app
 
 

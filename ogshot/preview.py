@@ -1,0 +1,299 @@
+"""/preview: the design studio for template authors. Mounted only in dev mode.
+
+The pages are plain HTML/CSS/JS from ``preview_assets/``; this module serves them and the few
+endpoints they use:
+
+    GET /preview                           gallery of every template
+    GET /preview/{template}                the studio for one template
+    GET /preview/_assets/{file}            the pages' own CSS, JS and images
+    GET /preview/_api/templates            every template described (or its error)
+    GET /preview/_api/templates/{name}     one template described
+    GET /preview/_render/{name}.{ext}?...  the image, from the same pipeline as /og; a failure is
+                                           JSON with the message, file, line and source excerpt
+    GET /preview/_events                   server-sent events: one per saved file in the
+                                           templates or static folder (live reload)
+
+Template names never start with ``_``, so the ``_`` paths cannot collide with a template.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import tomllib
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from .config import Settings
+from .errors import (
+    BrowserError,
+    InvalidParameter,
+    OgshotError,
+    Overloaded,
+    RenderTimeout,
+    RequestTooLarge,
+    TemplateError,
+    TemplateNotFound,
+)
+from .pipeline import Renderer
+from .watch import Watcher
+
+__all__ = ["Studio", "og_path", "routes"]
+
+ASSETS = Path(__file__).with_name("preview_assets")
+STREAM_SECONDS = 15.0  # an event stream ends after this; EventSource reconnects at once
+HEARTBEAT_SECONDS = 5.0
+EXCERPT_LINES = 3
+NO_STORE = {"cache-control": "no-store"}
+
+
+class Studio:
+    """What the studio adds to a running app: a watcher over the templates and static folders."""
+
+    def __init__(self, renderer: Renderer, *, polling: bool = False) -> None:
+        settings = renderer.settings
+        self.renderer = renderer
+        self.watcher = Watcher([settings.templates_dir, settings.static_dir], polling=polling)
+
+    async def __aenter__(self) -> Studio:
+        await self.watcher.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.watcher.close()
+
+
+def og_path(settings: Settings, template: str, params: Mapping[str, str], fmt: str) -> str:
+    """The ``/og/...`` path a page should link to for these parameters (unsigned for now)."""
+    query = urlencode(params, quote_via=quote)
+    return f"/og/{template}.{fmt}" + (f"?{query}" if query else "")
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/preview", gallery_page, methods=["GET"]),
+        Mount("/preview/_assets", app=StaticFiles(directory=ASSETS), name="preview_assets"),
+        Route("/preview/_api/templates", list_templates, methods=["GET"]),
+        Route("/preview/_api/templates/{name:str}", describe_template, methods=["GET"]),
+        Route("/preview/_render/{file:str}", render, methods=["GET"]),
+        Route("/preview/_events", events, methods=["GET"]),
+        Route("/preview/{name:str}", studio_page, methods=["GET"]),
+    ]
+
+
+def _renderer(request: Request) -> Renderer:
+    renderer: Renderer = request.state.renderer
+    return renderer
+
+
+def _studio(request: Request) -> Studio:
+    studio: Studio = request.state.studio
+    return studio
+
+
+# -- pages -------------------------------------------------------------------------------------
+
+
+async def gallery_page(request: Request) -> Response:
+    return FileResponse(ASSETS / "gallery.html", headers=NO_STORE)
+
+
+async def studio_page(request: Request) -> Response:
+    name = request.path_params["name"]
+    catalog = _renderer(request).catalog
+    if name not in catalog.names():
+        raise TemplateNotFound(name, catalog.names())
+    return FileResponse(ASSETS / "studio.html", headers=NO_STORE)
+
+
+# -- JSON --------------------------------------------------------------------------------------
+
+
+def _describe(renderer: Renderer, name: str) -> dict[str, Any]:
+    template = renderer.catalog.get(name)
+    settings = renderer.settings
+    return {
+        **template.describe(),
+        "examples": template.examples(),
+        "width": round(settings.width * settings.device_scale_factor),
+        "height": round(settings.height * settings.device_scale_factor),
+        "signed": bool(settings.secrets),
+    }
+
+
+async def list_templates(request: Request) -> Response:
+    renderer = _renderer(request)
+    items: list[dict[str, Any]] = []
+    for name in renderer.catalog.names():
+        try:
+            items.append(_describe(renderer, name))
+        except OgshotError as exc:
+            items.append({"name": name, "params": [], **error_payload(renderer, exc)})
+    return JSONResponse({"templates": items}, headers=NO_STORE)
+
+
+async def describe_template(request: Request) -> Response:
+    renderer = _renderer(request)
+    try:
+        return JSONResponse(_describe(renderer, request.path_params["name"]), headers=NO_STORE)
+    except OgshotError as exc:
+        return JSONResponse(error_payload(renderer, exc), status_code=exc.status, headers=NO_STORE)
+
+
+# -- the image ---------------------------------------------------------------------------------
+
+
+async def render(request: Request) -> Response:
+    """Like /og/{name}.{ext}, but a failure is JSON the studio can show, never a fallback image."""
+    renderer = _renderer(request)
+    name, _, ext = request.path_params["file"].partition(".")
+    ext = ext or "png"
+    started = time.perf_counter()
+    try:
+        params = _query_params(request, renderer.settings)
+        image = await renderer.image(name, params, ext)
+    except OgshotError as exc:
+        return JSONResponse(error_payload(renderer, exc), status_code=exc.status, headers=NO_STORE)
+    timings = {**image.timings, "total": (time.perf_counter() - started) * 1000}
+    headers = {
+        **NO_STORE,
+        "etag": f'"{image.etag}"',
+        "x-ogshot-cache": "hit" if image.cached else "miss",
+        "server-timing": ", ".join(f"{k};dur={v:.1f}" for k, v in timings.items()),
+        "x-ogshot-url": og_path(renderer.settings, name, params, ext),
+    }
+    return Response(image.body, media_type=image.content_type, headers=headers)
+
+
+def _query_params(request: Request, settings: Settings) -> dict[str, str]:
+    size = len(request.scope.get("query_string", b""))
+    if size > settings.max_query_length:
+        raise RequestTooLarge(
+            f"query string is {size} bytes; the limit is {settings.max_query_length}"
+        )
+    params: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        if key in params:
+            raise InvalidParameter(key, "given more than once")
+        params[key] = value
+    return params
+
+
+def error_payload(renderer: Renderer, exc: OgshotError) -> dict[str, Any]:
+    """``{"error": message, "detail": {...}}`` with what the studio's overlay shows."""
+    detail: dict[str, Any] = dict(exc.detail) if isinstance(exc.detail, dict) else {}
+    detail["kind"] = _kind(exc)
+    detail["status"] = exc.status
+    if isinstance(exc, TemplateError):
+        path, line = _where(exc, renderer.catalog.root)
+        if path is not None:
+            detail["file"] = path.relative_to(renderer.catalog.root.resolve()).as_posix()
+            detail["line"] = line
+            detail["excerpt"] = _excerpt(path, line)
+    if isinstance(exc, RenderTimeout):
+        detail["hint"] = (
+            "Is the page waiting for something that never finishes: window.ogshotReady, "
+            "a font, an image, a script?"
+        )
+    return {"error": exc.message, "detail": detail}
+
+
+def _kind(exc: OgshotError) -> str:
+    kinds: list[tuple[type[OgshotError], str]] = [
+        (TemplateError, "template"),
+        (RenderTimeout, "timeout"),
+        (BrowserError, "browser"),
+        (InvalidParameter, "parameter"),
+        (TemplateNotFound, "not_found"),
+        (Overloaded, "overloaded"),
+    ]
+    return next((kind for cls, kind in kinds if isinstance(exc, cls)), "request")
+
+
+_TOML_LINE = re.compile(r"at line (\d+)")
+
+
+def _where(exc: TemplateError, root: Path) -> tuple[Path | None, int | None]:
+    """The template file and line an error points at (a partial's, when the error is there)."""
+    cause = exc.__cause__
+    file: str | None = None
+    line = exc.line
+    if isinstance(cause, jinja2.TemplateSyntaxError):
+        file, line = cause.filename, cause.lineno
+    elif isinstance(cause, tomllib.TOMLDecodeError):
+        match = _TOML_LINE.search(str(cause))
+        if match and line is not None:
+            line += int(match.group(1)) - 1  # the TOML block starts on the declaration's line
+    elif cause is not None:
+        tb = cause.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename.endswith(".html"):
+                file, line = tb.tb_frame.f_code.co_filename, tb.tb_lineno
+            tb = tb.tb_next
+    base = root.resolve()
+    path = Path(file).resolve() if file else base / f"{exc.template}.html"
+    if not path.is_relative_to(base) or not path.is_file():
+        return None, line
+    return path, line
+
+
+def _excerpt(path: Path, line: int | None) -> list[dict[str, Any]]:
+    if line is None:
+        return []
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    first = max(1, line - EXCERPT_LINES)
+    last = min(len(lines), line + EXCERPT_LINES)
+    return [{"line": n, "text": lines[n - 1]} for n in range(first, last + 1)]
+
+
+# -- live reload -------------------------------------------------------------------------------
+
+
+async def events(request: Request) -> Response:
+    """Server-sent events: ``change`` (with the changed files) each time a watched file changes.
+
+    Each stream ends after STREAM_SECONDS so that a server shutdown never waits on it; the browser
+    reconnects with ``Last-Event-ID`` and gets a ``change`` at once if it missed one.
+    """
+    watcher = _studio(request).watcher
+    boot, _, last = request.headers.get("last-event-id", "").partition(":")
+    if boot != watcher.boot:
+        # A first connection starts from now; one from before a server restart may have missed
+        # changes, so it gets a ``change`` at once.
+        seen = watcher.version if not boot else -1
+    else:
+        seen = int(last) if last.isdigit() else -1
+
+    async def stream() -> AsyncIterator[str]:
+        nonlocal seen
+        yield "retry: 250\n\n"
+        hello = {"version": watcher.version, "backend": watcher.backend}
+        yield _event("hello", f"{watcher.boot}:{min(seen, watcher.version)}", hello)
+        deadline = time.monotonic() + STREAM_SECONDS
+        while (left := deadline - time.monotonic()) > 0:
+            version = await watcher.wait(seen, within=min(left, HEARTBEAT_SECONDS))
+            if version > seen:
+                seen = version
+                data = {"version": version, "files": watcher.changed}
+                yield _event("change", f"{watcher.boot}:{version}", data)
+            else:
+                yield ": keep-alive\n\n"
+
+    headers = {**NO_STORE, "x-accel-buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+def _event(name: str, event_id: str, data: Mapping[str, Any]) -> str:
+    return f"event: {name}\nid: {event_id}\ndata: {json.dumps(data)}\n\n"

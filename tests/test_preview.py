@@ -1,0 +1,236 @@
+"""/preview over HTTP: the endpoints the studio page uses, with real Chromium, pyvips, diskcache."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from starlette.testclient import TestClient
+
+from ogshot.app import create_app
+
+from .conftest import image_of, make_settings, mean_difference
+
+BROKEN_SYNTAX = """{#ogshot
+[params.title]
+example = "x"
+#}
+<h1>{{ title }}</h1>
+<p>{% endfor %}</p>
+"""  # line 6: a tag that closes nothing
+
+UNDEFINED = """{#ogshot
+[params.title]
+example = "x"
+#}
+<h1>{{ title }}</h1>
+
+<p>{{ not_declared }}</p>
+"""  # line 7
+
+BAD_DECLARATION = """{#ogshot
+description = "broken"
+[params.title]
+type = "str"
+max_length = = 3
+#}
+<h1>{{ title }}</h1>
+"""  # the TOML error is on line 5
+
+NEVER_READY = """{#ogshot
+[params.title]
+example = "x"
+#}
+<h1>{{ title }}</h1>
+<script>window.ogshotReady = new Promise(() => {});</script>
+"""
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    base = tmp_path_factory.mktemp("preview")
+    settings = make_settings(base, dev=True, render_timeout=3.0)
+    for name, source in {
+        "broken-syntax": BROKEN_SYNTAX,
+        "undefined": UNDEFINED,
+        "bad-declaration": BAD_DECLARATION,
+        "never-ready": NEVER_READY,
+    }.items():
+        (settings.templates_dir / f"{name}.html").write_text(source)
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def test_preview_is_404_when_dev_mode_is_off(client: TestClient) -> None:
+    assert client.app.state.renderer.settings.dev is False  # type: ignore[attr-defined]
+    for path in (
+        "/preview",
+        "/preview/article",
+        "/preview/_api/templates",
+        "/preview/_render/article.png?title=x",
+        "/preview/_events",
+        "/preview/_assets/studio.js",
+    ):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response.json()["error"] == "not found"
+
+
+def test_gallery_and_studio_pages_are_served_with_their_assets(dev: TestClient) -> None:
+    gallery = dev.get("/preview")
+    assert gallery.status_code == 200
+    assert gallery.headers["content-type"].startswith("text/html")
+    assert "/preview/_assets/gallery.js" in gallery.text
+    studio = dev.get("/preview/article")
+    assert studio.status_code == 200
+    assert '<form id="params-form"' in studio.text
+    for asset, kind in (
+        ("studio.js", "javascript"),
+        ("common.js", "javascript"),
+        ("gallery.js", "javascript"),
+        ("studio.css", "text/css"),
+        ("favicon.svg", "image/svg+xml"),
+    ):
+        response = dev.get(f"/preview/_assets/{asset}")
+        assert response.status_code == 200, asset
+        assert kind in response.headers["content-type"]
+    assert dev.get("/preview/_assets/nope.js").status_code == 404
+
+
+def test_studio_for_an_unknown_template_is_404_naming_the_templates(dev: TestClient) -> None:
+    response = dev.get("/preview/nope")
+    assert response.status_code == 404
+    body = response.json()
+    assert "nope" in body["error"]
+    assert {"article", "minimal"} <= set(body["detail"]["available"])
+
+
+def test_template_list_describes_every_template_or_its_error(dev: TestClient) -> None:
+    response = dev.get("/preview/_api/templates")
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    items = {t["name"]: t for t in response.json()["templates"]}
+    names = dev.app.state.renderer.catalog.names()  # type: ignore[attr-defined]
+    assert sorted(items) == names
+    article = items["article"]
+    assert article["examples"]["title"].startswith("Rendering Open Graph")
+    assert (article["width"], article["height"]) == (1200, 630)
+    assert article["signed"] is False
+    params = {p["name"]: p for p in article["params"]}
+    assert params["title"]["max_length"] == 140 and params["title"]["required"] is True
+    assert params["accent"]["type"] == "color"
+    assert params["theme"]["choices"] == ["dark", "light"]
+    broken = items["bad-declaration"]
+    assert broken["detail"]["kind"] == "template"
+    assert broken["detail"]["line"] == 5
+    assert "max_length = = 3" in [row["text"] for row in broken["detail"]["excerpt"]]
+
+
+def test_one_template_described(dev: TestClient) -> None:
+    minimal = dev.get("/preview/_api/templates/minimal").json()
+    size = {p["name"]: p for p in minimal["params"]}["size"]
+    assert (size["type"], size["min"], size["max"], size["default"]) == ("int", 32, 120, 84)
+    missing = dev.get("/preview/_api/templates/nope")
+    assert missing.status_code == 404
+    assert missing.json()["detail"]["kind"] == "not_found"
+
+
+def test_render_is_the_og_pipeline_with_timing_cache_and_the_og_url(dev: TestClient) -> None:
+    query = "title=" + quote("Studio render 🎨") + "&background=%23ff0000"
+    first = dev.get(f"/preview/_render/minimal.png?{query}")
+    assert first.status_code == 200
+    assert first.headers["content-type"] == "image/png"
+    assert first.headers["x-ogshot-cache"] == "miss"
+    assert "capture;dur=" in first.headers["server-timing"]
+    assert "total;dur=" in first.headers["server-timing"]
+    assert first.headers["cache-control"] == "no-store"
+    assert (image_of(first.content).width, image_of(first.content).height) == (1200, 630)
+    og_url = first.headers["x-ogshot-url"]
+    assert og_url == f"/og/minimal.png?{query}"
+    second = dev.get(f"/preview/_render/minimal.png?{query}")
+    assert second.headers["x-ogshot-cache"] == "hit"
+    assert second.content == first.content
+    # The URL the studio hands out serves the very same bytes, from the same cache entry.
+    served = dev.get(og_url)
+    assert served.status_code == 200
+    assert served.headers["x-ogshot-cache"] == "hit"
+    assert served.content == first.content
+
+
+@pytest.mark.parametrize(("ext", "content_type"), [("jpg", "image/jpeg"), ("webp", "image/webp")])
+def test_render_in_each_format(dev: TestClient, ext: str, content_type: str) -> None:
+    response = dev.get(f"/preview/_render/minimal.{ext}?title=formats")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == content_type
+    assert response.headers["x-ogshot-url"] == f"/og/minimal.{ext}?title=formats"
+    png = dev.get("/preview/_render/minimal.png?title=formats").content
+    assert mean_difference(png, response.content) < 3.0
+
+
+def test_bad_parameter_is_json_naming_it(dev: TestClient) -> None:
+    response = dev.get("/preview/_render/minimal.png?title=x&size=500")
+    assert response.status_code == 400
+    body = response.json()
+    assert "size" in body["error"] and "120" in body["error"]
+    assert body["detail"]["parameter"] == "size"
+    assert body["detail"]["kind"] == "parameter"
+    twice = dev.get("/preview/_render/minimal.png?title=a&title=b")
+    assert twice.status_code == 400
+    assert twice.json()["detail"]["parameter"] == "title"
+    fmt = dev.get("/preview/_render/minimal.gif?title=x")
+    assert fmt.status_code == 400
+    assert "gif" in fmt.json()["error"]
+
+
+def test_syntax_error_is_json_with_file_line_and_excerpt(dev: TestClient) -> None:
+    response = dev.get("/preview/_render/broken-syntax.png?title=x")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    detail = body["detail"]
+    assert detail["kind"] == "template"
+    assert detail["file"] == "broken-syntax.html"
+    assert detail["line"] == 6
+    rows = {row["line"]: row["text"] for row in detail["excerpt"]}
+    assert rows[6] == "<p>{% endfor %}</p>"
+    assert sorted(rows) == [3, 4, 5, 6]  # three lines of context, clipped at the end
+    assert "syntax error" in body["error"] and "endfor" in body["error"]
+
+
+def test_undefined_variable_points_at_its_line(dev: TestClient) -> None:
+    body = dev.get("/preview/_render/undefined.png?title=x").json()
+    assert "not_declared" in body["error"]
+    assert body["detail"]["line"] == 7
+    rows = {row["line"]: row["text"] for row in body["detail"]["excerpt"]}
+    assert rows[7] == "<p>{{ not_declared }}</p>"
+
+
+def test_error_in_a_partial_points_into_the_partial(dev: TestClient) -> None:
+    root = Path(dev.app.state.renderer.settings.templates_dir)  # type: ignore[attr-defined]
+    (root / "partials" / "_oops.html").write_text("<b>fine</b>\n<i>{{ missing_in_partial }}</i>\n")
+    (root / "uses-partial.html").write_text(
+        '{#ogshot\n[params.title]\nexample = "x"\n#}\n{% include "partials/_oops.html" %}\n'
+    )
+    body = dev.get("/preview/_render/uses-partial.png?title=x").json()
+    assert body["detail"]["file"] == "partials/_oops.html"
+    assert body["detail"]["line"] == 2
+
+
+def test_render_timeout_is_504_json_with_a_hint(dev: TestClient) -> None:
+    response = dev.get("/preview/_render/never-ready.png?title=x")
+    assert response.status_code == 504
+    body = response.json()
+    assert body["detail"]["kind"] == "timeout"
+    assert "3 s" in body["error"]
+    assert "ogshotReady" in body["detail"]["hint"]
+    # The pool recovers: the next render works.
+    assert dev.get("/preview/_render/minimal.png?title=after").status_code == 200
+
+
+def test_og_still_answers_a_broken_template_with_the_fallback_image(dev: TestClient) -> None:
+    response = dev.get("/og/broken-syntax.png?title=x")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "image/png"
+    assert "syntax error" in response.headers["x-ogshot-error"]

@@ -1,0 +1,438 @@
+"""The studio in a real browser: Playwright's Chromium against a real uvicorn server on loopback."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from ogshot.app import create_app
+from ogshot.chromium import find_chromium
+from ogshot.config import Settings
+
+from .conftest import make_settings, mean_difference, pixel
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+WAIT_MS = 15_000
+
+
+@dataclass
+class Live:
+    url: str
+    settings: Settings
+
+    @property
+    def templates(self) -> Path:
+        return Path(self.settings.templates_dir)
+
+    @property
+    def static(self) -> Path:
+        return Path(self.settings.static_dir)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """A real uvicorn server in dev mode on a free loopback port, over a private template copy."""
+    settings = make_settings(tmp_path_factory.mktemp("studio"), dev=True)
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("the uvicorn server did not start (see the captured log above)")
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield Live(url=f"http://127.0.0.1:{port}", settings=settings)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=find_chromium(), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh page (own context, own localStorage); closing it ends its event stream."""
+    page = browser.new_page(viewport={"width": 1500, "height": 950})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    page.context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+@contextlib.contextmanager
+def edited(path: Path, old: str, new: str) -> Iterator[None]:
+    """Replace ``old`` by ``new`` in a file for the duration of the block, then restore it."""
+    original = path.read_text()
+    assert old in original, f"{old!r} not in {path}"
+    path.write_text(original.replace(old, new))
+    try:
+        yield
+    finally:
+        path.write_text(original)
+
+
+def open_studio(page: Page, live: Live, template: str) -> None:
+    page.goto(f"{live.url}/preview/{template}")
+    page.wait_for_selector("body[data-state=ready]", timeout=WAIT_MS)
+    page.wait_for_selector("#live[data-state=live]", timeout=WAIT_MS)
+
+
+def current_etag(page: Page) -> str:
+    etag: str = page.eval_on_selector("#image", "img => img.dataset.etag")
+    return etag
+
+
+def wait_for_new_image(page: Page, old_etag: str) -> None:
+    page.wait_for_function(
+        """(old) => document.body.dataset.state === "ready"
+                && document.getElementById("image").dataset.etag !== old""",
+        arg=old_etag,
+        timeout=WAIT_MS,
+    )
+
+
+def shown_image(page: Page) -> bytes:
+    """The bytes of the image the studio shows, read back from its blob: URL."""
+    data_url: str = page.evaluate(
+        """async () => {
+            const blob = await (await fetch(document.getElementById("image").src)).blob();
+            return await new Promise((resolve) => {
+                const reader = new FileReader();
+                reader.onload = () => resolve(reader.result);
+                reader.readAsDataURL(blob);
+            });
+        }"""
+    )
+    return base64.b64decode(data_url.split(",", 1)[1])
+
+
+def og_bytes(live: Live, path: str) -> bytes:
+    with urllib.request.urlopen(live.url + path, timeout=30) as response:
+        body: bytes = response.read()
+    return body
+
+
+# -- gallery -----------------------------------------------------------------------------------
+
+
+def test_gallery_lists_every_template_with_a_thumbnail(page: Page, live: Live) -> None:
+    page.goto(f"{live.url}/preview")
+    page.wait_for_selector("body[data-state=ready]", timeout=WAIT_MS)
+    cards = page.locator(".template-card")
+    names = sorted(p.stem for p in live.templates.glob("*.html"))
+    assert sorted(cards.evaluate_all("cs => cs.map(c => c.dataset.template)")) == names
+    widths = page.eval_on_selector_all(
+        ".template-card .thumb img", "imgs => imgs.map(i => i.naturalWidth)"
+    )
+    assert widths == [1200] * len(names)
+    assert "title*" in page.locator('[data-template="article"] .chips').inner_text()
+    page.click('[data-template="minimal"]')
+    page.wait_for_url(f"{live.url}/preview/minimal")
+    page.wait_for_selector("body[data-state=ready]", timeout=WAIT_MS)
+
+
+# -- the studio --------------------------------------------------------------------------------
+
+
+def test_form_is_generated_from_the_declared_params(page: Page, live: Live) -> None:
+    open_studio(page, live, "article")
+    title = page.locator("#p-title")
+    assert title.evaluate("e => e.tagName") == "TEXTAREA"
+    assert title.get_attribute("maxlength") == "140"
+    assert title.input_value() == "Rendering Open Graph images with real Chromium 🚀"
+    assert page.locator("#p-theme").evaluate("e => e.tagName") == "SELECT"
+    assert page.locator("#p-theme option").all_inner_texts() == ["dark", "light"]
+    assert page.locator('.field[data-param="accent"] input[type=color]').input_value() == "#6d5dfc"
+    assert page.locator("#p-site").get_attribute("maxlength") == "40"
+    page.goto(f"{live.url}/preview/minimal")
+    page.wait_for_selector("body[data-state=ready]", timeout=WAIT_MS)
+    size = page.locator("#p-size")
+    assert (size.get_attribute("type"), size.get_attribute("min"), size.get_attribute("max")) == (
+        "number",
+        "32",
+        "120",
+    )
+    assert size.input_value() == "84"
+
+
+def test_typing_a_title_renders_it_and_updates_the_meta_tags(page: Page, live: Live) -> None:
+    open_studio(page, live, "article")
+    before, etag = shown_image(page), current_etag(page)
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "/_render/" in r.url else None)
+    new_title = "Typed in the studio, live"
+    page.locator("#p-title").fill("")
+    page.locator("#p-title").press_sequentially(new_title, delay=10)
+    wait_for_new_image(page, etag)
+    page.wait_for_function(
+        "(t) => document.getElementById('og-url').value.includes(t)", arg=quote(new_title)
+    )
+    after = shown_image(page)
+    assert mean_difference(before, after) > 1.0
+    meta = page.locator("#meta-tags").inner_text()
+    assert f'<meta property="og:image:alt" content="{new_title}">' in meta
+    assert f'<meta property="og:title" content="{new_title}">' in meta
+    assert '<meta name="twitter:card" content="summary_large_image">' in meta
+    assert '<meta property="og:image:width" content="1200">' in meta
+    assert '<meta property="og:image:height" content="630">' in meta
+    og_url = page.locator("#og-url").input_value()
+    assert og_url.startswith(f"{live.url}/og/article.png?title={quote(new_title)}")
+    assert f'<meta property="og:image" content="{og_url.replace("&", "&amp;")}">' in meta
+    assert f'<meta name="twitter:image" content="{og_url.replace("&", "&amp;")}">' in meta
+    # The studio shows exactly what /og serves for that URL.
+    assert og_bytes(live, og_url[len(live.url) :]) == after
+    assert 0 < len(requests) < len(new_title)  # debounced: not one render per keystroke
+    stats = page.locator("#stats").inner_text()
+    assert "KB" in stats and ("cache hit" in stats or "cache miss" in stats)
+    assert "ms" in page.locator("#stat-time").inner_text()
+
+
+def test_debounce_sends_one_request_for_a_burst_of_input(page: Page, live: Live) -> None:
+    open_studio(page, live, "minimal")
+    etag = current_etag(page)
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "/_render/" in r.url else None)
+    page.evaluate(
+        """() => {
+            const input = document.getElementById("p-title");
+            for (const text of ["B", "Bu", "Bur", "Burs", "Burst"]) {
+                input.value = text;
+                input.dispatchEvent(new Event("input", { bubbles: true }));
+            }
+        }"""
+    )
+    wait_for_new_image(page, etag)
+    assert requests == [f"{live.url}/preview/_render/minimal.png?title=Burst"]
+
+
+def test_a_stale_response_never_replaces_a_newer_one(page: Page, live: Live) -> None:
+    """A slow render (a cache miss) started first must not land over a fast one (a hit)."""
+    open_studio(page, live, "minimal")
+    fast = og_bytes(live, "/og/minimal.png?title=Fast%20one")  # now in the cache
+    etag = current_etag(page)
+    page.evaluate(
+        """async () => {
+            const input = document.getElementById("p-title");
+            const set = (text) => {
+                input.value = text;
+                input.dispatchEvent(new Event("change", { bubbles: true }));
+            };
+            set("Slow one, never rendered before");
+            await new Promise((resolve) => setTimeout(resolve, 30));  // its request is out
+            set("Fast one");
+        }"""
+    )
+    wait_for_new_image(page, etag)
+    # Wait until the slow render has finished on the server (its image is then in the cache).
+    slow = "/preview/_render/minimal.png?title=" + quote("Slow one, never rendered before")
+    deadline = time.monotonic() + 30
+    while httpx.get(live.url + slow).headers.get("x-ogshot-cache") != "hit":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    page.wait_for_timeout(200)
+    assert shown_image(page) == fast
+    assert page.locator("#p-title").input_value() == "Fast one"
+
+
+def test_format_switch(page: Page, live: Live) -> None:
+    open_studio(page, live, "minimal")
+    for label, ext, content_type in (("JPEG", "jpg", "image/jpeg"), ("WebP", "webp", "image/webp")):
+        etag = current_etag(page)
+        page.click(f"#format button:has-text('{label}')")
+        wait_for_new_image(page, etag)
+        assert (
+            page.locator(f"#format button:has-text('{label}')").get_attribute("aria-pressed")
+            == "true"
+        )
+        assert f"/og/minimal.{ext}?" in page.locator("#og-url").input_value()
+        assert f'content="{content_type}"' in page.locator("#meta-tags").inner_text()
+        magic = {"jpg": b"\xff\xd8\xff", "webp": b"RIFF"}[ext]
+        assert shown_image(page).startswith(magic)
+        assert label in page.locator("#stat-size").inner_text()
+
+
+def test_share_mocks_follow_the_fields_and_show_each_crop(page: Page, live: Live) -> None:
+    open_studio(page, live, "article")
+    boxes = {
+        platform: page.locator(f'[data-platform="{platform}"] .mock-img').bounding_box()
+        for platform in ("x", "facebook", "linkedin", "slack", "discord")
+    }
+    ratios = {k: b["width"] / b["height"] for k, b in boxes.items() if b}
+    assert len(ratios) == 5
+    assert abs(ratios["x"] - 2.0) < 0.03
+    assert abs(ratios["facebook"] - 1.91) < 0.03
+    assert abs(ratios["linkedin"] - 1.91) < 0.03
+    assert abs(ratios["discord"] - 1200 / 630) < 0.03  # shown whole
+    assert "15 px off top and bottom" in page.locator('[data-platform="x"] h3').inner_text()
+    page.fill("#share-title", "What the crawler sees")
+    page.fill("#share-description", "A description for the card")
+    page.fill("#share-site", "Example Blog")
+    page.fill("#share-domain", "blog.example.org")
+    assert page.locator(".fb-title").inner_text() == "What the crawler sees"
+    assert page.locator(".fb-domain").inner_text() == "BLOG.EXAMPLE.ORG"
+    assert page.locator(".discord-site").inner_text() == "Example Blog"
+    assert page.locator(".slack-desc").inner_text() == "A description for the card"
+    assert page.locator(".x-from").inner_text() == "From blog.example.org"
+    meta = page.locator("#meta-tags").inner_text()
+    assert '<meta property="og:title" content="What the crawler sees">' in meta
+    assert '<meta property="og:site_name" content="Example Blog">' in meta
+    assert page.locator("#crop-guide").is_hidden()
+    page.click("label.switch:has(#show-crop)")
+    band = page.locator("#crop-guide .crop-band.top").bounding_box()
+    canvas = page.locator("#canvas").bounding_box()
+    assert band and canvas
+    assert abs(band["height"] / canvas["height"] - 15 / 630) < 0.005
+
+
+# -- live reload -------------------------------------------------------------------------------
+
+
+def test_editing_the_template_file_updates_the_image_without_a_reload(
+    page: Page, live: Live
+) -> None:
+    open_studio(page, live, "minimal")
+    page.evaluate("() => { window.notReloaded = true; }")
+    etag = current_etag(page)
+    r, g, b = pixel(shown_image(page), 10, 10)
+    assert r < 40 and g < 40 and b < 40  # the example background, #111111
+    started = time.monotonic()
+    with edited(
+        live.templates / "minimal.html", "background: {{ background }};", "background: #00ff00;"
+    ):
+        wait_for_new_image(page, etag)
+        print(f"template edit -> new image on the page: {time.monotonic() - started:.2f} s")
+        r, g, b = pixel(shown_image(page), 10, 10)
+        assert r < 30 and g > 225 and b < 30
+        assert page.evaluate("() => window.notReloaded") is True
+        etag = current_etag(page)
+    wait_for_new_image(page, etag)  # and back when the file is restored
+    assert pixel(shown_image(page), 10, 10)[1] < 40
+
+
+def test_editing_a_static_file_updates_the_image(page: Page, live: Live) -> None:
+    open_studio(page, live, "minimal")
+    page.evaluate("() => { window.notReloaded = true; }")
+    etag = current_etag(page)
+    css = live.static / "css" / "base.css"
+    marker = "\nbody::after { content: ''; position: fixed; left: 0; top: 0; width: 80px;"
+    marker += " height: 80px; background: #ff00ff; }\n"
+    with edited(
+        css, ".clamp-3 { -webkit-line-clamp: 3; }", ".clamp-3 { -webkit-line-clamp: 3; }" + marker
+    ):
+        wait_for_new_image(page, etag)
+        r, g, b = pixel(shown_image(page), 10, 10)
+        assert r > 225 and g < 30 and b > 225
+        assert page.evaluate("() => window.notReloaded") is True
+        assert "static/css/base.css" in page.locator("#toast").inner_text()
+        etag = current_etag(page)
+    wait_for_new_image(page, etag)
+
+
+def test_a_broken_template_shows_the_overlay_and_the_page_recovers(page: Page, live: Live) -> None:
+    open_studio(page, live, "minimal")
+    page.evaluate("() => { window.notReloaded = true; }")
+    overlay = page.locator("#error-overlay")
+    assert overlay.is_hidden()
+    path = live.templates / "minimal.html"
+    source = path.read_text()
+    body_line = source.splitlines().index(next(x for x in source.splitlines() if "block body" in x))
+    # A syntax error ...
+    with edited(path, "{% block body %}", "{% block body %}{% endfor %}"):
+        page.wait_for_selector("#error-overlay:not([hidden])", timeout=WAIT_MS)
+        assert page.locator("#error-kind").inner_text().lower() == "template error"
+        assert "endfor" in page.locator("#error-message").inner_text()
+        assert page.locator("#error-where").inner_text() == f"minimal.html · line {body_line + 1}"
+        assert "{% endfor %}" in page.locator("#error-excerpt .row.hit").inner_text()
+    page.wait_for_selector("#error-overlay", state="hidden", timeout=WAIT_MS)
+    page.wait_for_selector("body[data-state=ready]", timeout=WAIT_MS)
+    # ... and an undefined variable.
+    with edited(path, "{{ title }}</h1>", "{{ title }}{{ no_such_variable }}</h1>"):
+        page.wait_for_selector("#error-overlay:not([hidden])", timeout=WAIT_MS)
+        assert "no_such_variable" in page.locator("#error-message").inner_text()
+        assert f"line {body_line + 1}" in page.locator("#error-where").inner_text()
+    page.wait_for_selector("#error-overlay", state="hidden", timeout=WAIT_MS)
+    page.wait_for_selector("body[data-state=ready]", timeout=WAIT_MS)
+    assert page.evaluate("() => window.notReloaded") is True
+    r, g, b = pixel(shown_image(page), 10, 10)
+    assert r < 40 and g < 40 and b < 40
+
+
+def test_a_bad_value_marks_its_field_not_the_whole_page(page: Page, live: Live) -> None:
+    open_studio(page, live, "minimal")
+    page.fill("#p-size", "500")
+    page.wait_for_selector('.field[data-param="size"].invalid', timeout=WAIT_MS)
+    assert "120" in page.locator('.field[data-param="size"] .field-error').inner_text()
+    assert page.locator("#error-overlay").is_hidden()
+    etag = current_etag(page)
+    page.fill("#p-size", "100")
+    wait_for_new_image(page, etag)
+    assert page.locator(".field.invalid").count() == 0
+
+
+# -- the event stream, over plain HTTP ---------------------------------------------------------
+
+
+def _events(response: httpx.Response) -> Iterator[tuple[str, str, dict[str, object]]]:
+    name = event_id = ""
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("id: "):
+            event_id = line[4:]
+        elif line.startswith("data: "):
+            yield name, event_id, json.loads(line[6:])
+
+
+def test_event_stream_reports_saved_files_and_catches_up_after_a_reconnect(live: Live) -> None:
+    url = f"{live.url}/preview/_events"
+    with httpx.stream("GET", url, timeout=20) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = _events(response)
+        name, hello_id, _data = next(events)
+        assert name == "hello"
+        (live.templates / "minimal.html").write_text((live.templates / "minimal.html").read_text())
+        name, change_id, data = next(events)
+        assert name == "change"
+        assert data["files"] == ["html_templates/minimal.html"]
+    # A client that last saw the hello reconnects: it is told at once that it missed a change.
+    with httpx.stream("GET", url, headers={"last-event-id": hello_id}, timeout=20) as response:
+        events = _events(response)
+        assert next(events)[0] == "hello"
+        name, event_id, _data = next(events)
+        assert (name, event_id) == ("change", change_id)
