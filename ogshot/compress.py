@@ -23,7 +23,7 @@ def normalize_format(text: str) -> str | None:
 
 
 def encode(captured: bytes, fmt: str, settings: Settings) -> bytes:
-    """Encode a capture (PNG or JPEG bytes from Chromium) as ``fmt``.
+    """Encode a capture (PNG bytes from Chromium) as ``fmt``.
 
     PNG is truecolour, lossless, unfiltered: on rendered cards (flat areas, text, gradients) the
     unfiltered rows deflate about as small as adaptive filtering at a third of the time, and a
@@ -59,7 +59,8 @@ def encode(captured: bytes, fmt: str, settings: Settings) -> bytes:
             )
         )
     if fmt == "webp":
-        return bytes(image.webpsave_buffer(Q=settings.webp_quality, effort=2, keep="none"))
+        # effort 0: 6 ms faster than 2 for ~15% more bytes on a card that is already ~15 KB.
+        return bytes(image.webpsave_buffer(Q=settings.webp_quality, effort=0, keep="none"))
     raise ValueError(f"unknown format {fmt!r}")
 
 

@@ -190,18 +190,13 @@ class Renderer:
             async def attempt(slot: Slot, seconds_left: float) -> Capture:
                 watch.lap("queue")
                 await self._forget_old_static(slot, job.template.static_digest)
-                return await capture(
-                    slot,
-                    html,
-                    time_limit=seconds_left,
-                    lossless=job.format == "png",
-                )
+                return await capture(slot, html, time_limit=seconds_left)
 
             # On a crashed page or a killed Chromium, the pool tries once more on a fresh page.
             shot = await self.pool.run(attempt, time_limit=self.settings.render_timeout)
             watch.timings.update(shot.timings)
             watch.restart()
-            body = await asyncio.to_thread(encode, shot.data, job.format, self.settings)
+            body = await asyncio.to_thread(encode, shot.png, job.format, self.settings)
             watch.lap("encode")
         except RenderFailed as exc:
             log.error("render of template %r failed: %s", job.template.name, exc.message)
