@@ -1,0 +1,421 @@
+"""Soak: a real ``ogshot serve`` under loopback load for a bounded time, then its figures.
+
+    .venv/bin/python benchmarks/soak.py                      # 2 minutes, 64 clients, half hits
+    .venv/bin/python benchmarks/soak.py --duration 300 --kill-every 60 --recycle-after 2000
+
+Mixed traffic: a hot set of URLs (hits once rendered) and unique URLs (misses), over both templates
+and all formats. Printed: status counts, latency percentiles for hits and misses, throughput, the
+resident memory of the server and all its Chromium processes at start, during and at the end (RSS
+sum and PSS, which counts shared pages once), renders, browser restarts and recycles, and whether
+any process was left behind after SIGTERM. ``--kill-every`` SIGKILLs the browser process on a
+timer and reports how long until the next render succeeded. Nothing here fails on a number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+FORMATS = ("png", "jpg", "webp")
+EXPECTED_5XX = {503}  # backpressure, with Retry-After: what the service is meant to answer
+
+
+@dataclass
+class Tally:
+    statuses: Counter[int] = field(default_factory=Counter)
+    latencies: dict[str, list[float]] = field(default_factory=lambda: {"hit": [], "miss": []})
+    unexpected: list[str] = field(default_factory=list)
+    requests: int = 0
+
+
+# -- processes -----------------------------------------------------------------------------------
+
+
+def marked(marker: bytes) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            if marker in Path(f"/proc/{name}/environ").read_bytes():
+                found.append(int(name))
+        except OSError:
+            continue
+    return found
+
+
+def family(marker: bytes) -> list[int]:
+    """The server and everything it started: processes carrying the marker in their environment,
+    and the members of their process groups (Chromium's zygotes and renderers do not inherit the
+    environment, but stay in the browser's process group)."""
+    own = os.getpgrp()
+    groups = set()
+    for pid in marked(marker):
+        with contextlib.suppress(OSError):
+            groups.add(os.getpgid(pid))
+    groups.discard(own)
+    found = set(marked(marker))
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                text = Path(f"/proc/{name}/stat").read_text()
+                fields = text[text.rindex(")") + 2 :].split()
+                if fields[0] != "Z" and int(fields[2]) in groups:
+                    found.add(int(name))
+    return sorted(found)
+
+
+def memory(pids: list[int]) -> tuple[float, float]:
+    """(sum of RSS, sum of PSS) in MiB over live processes."""
+    rss = pss = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+        except OSError:
+            continue
+    return rss / 1024, pss / 1024
+
+
+def browser_pid(marker: bytes) -> int | None:
+    """The Chromium browser process (not the wrapper script, a zygote or a renderer)."""
+    for pid in marked(marker):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        exe = os.path.basename(argv[0]).lower()
+        if b"chrom" in exe and not any(a.startswith(b"--type=") for a in argv):
+            return pid
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+# -- load ----------------------------------------------------------------------------------------
+
+
+def url_for(rng: random.Random, title: str) -> str:
+    fmt = rng.choice(FORMATS)
+    if rng.random() < 0.5:
+        return f"/og/minimal.{fmt}?title={title}&size={rng.randint(40, 110)}"
+    return f"/og/article.{fmt}?title={title}&author=Soak&tag=t{rng.randint(0, 9)}"
+
+
+async def client_loop(
+    client: httpx.AsyncClient,
+    rng: random.Random,
+    hot: list[str],
+    unique: itertools.count[int],
+    hit_ratio: float,
+    until: float,
+    tally: Tally,
+    run_id: str,
+) -> None:
+    while time.monotonic() < until:
+        if rng.random() < hit_ratio:
+            path = rng.choice(hot)
+        else:
+            path = url_for(rng, f"miss-{run_id}-{next(unique)}")
+        started = time.perf_counter()
+        try:
+            response = await client.get(path)
+        except httpx.HTTPError as exc:
+            tally.unexpected.append(f"{type(exc).__name__}: {exc}")
+            continue
+        elapsed = time.perf_counter() - started
+        tally.requests += 1
+        tally.statuses[response.status_code] += 1
+        if response.status_code == 200:
+            kind = response.headers.get("x-ogshot-cache", "miss")
+            tally.latencies[kind].append(elapsed)
+        elif response.status_code >= 500 and response.status_code not in EXPECTED_5XX:
+            tally.unexpected.append(
+                f"{response.status_code} {path}: {response.headers.get('x-ogshot-error', '')}"
+            )
+
+
+async def killer(base: str, marker: bytes, every: float, until: float, log: list[str]) -> None:
+    """SIGKILL the browser every `every` seconds; time until the pool is full again (a new
+    browser, all its pages open) by /readyz. Under load a fresh request would also wait its turn
+    in the queue, which measures the backlog rather than the recovery."""
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        while time.monotonic() + every < until:
+            await asyncio.sleep(every)
+            pid = browser_pid(marker)
+            if pid is None:
+                continue
+            restarts = (await client.get("/readyz")).json()["pool"]["browser_restarts"]
+            os.kill(pid, signal.SIGKILL)
+            killed = time.monotonic()
+            while time.monotonic() < until:
+                pool = (await client.get("/readyz")).json()["pool"]
+                full = pool["idle"] + pool["busy"] == pool["size"]
+                if pool["browser_restarts"] > restarts and full:
+                    took = time.monotonic() - killed
+                    log.append(f"SIGKILL of Chromium {pid}: pool full again after {took:.2f} s")
+                    break
+                await asyncio.sleep(0.02)
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+@dataclass
+class Run:
+    work: Path
+    server: subprocess.Popen[bytes]
+    base: str
+    marker: bytes
+
+
+def start(args: argparse.Namespace) -> Run:
+    work = Path(tempfile.mkdtemp(prefix="ogshot-soak-"))
+    shutil.copytree(ROOT / "html_templates", work / "html_templates")
+    shutil.copytree(ROOT / "static", work / "static")
+    port = free_port()
+    marker = uuid.uuid4().hex
+    env = {
+        **os.environ,
+        "OGSHOT_PORT": str(port),
+        "OGSHOT_TEMPLATES_DIR": str(work / "html_templates"),
+        "OGSHOT_STATIC_DIR": str(work / "static"),
+        "OGSHOT_CACHE_DIR": str(work / "cache"),
+        "OGSHOT_SOAK": marker,
+    }
+    for option, variable in (
+        ("pool_size", "OGSHOT_POOL_SIZE"),
+        ("queue_size", "OGSHOT_QUEUE_SIZE"),
+        ("recycle_after", "OGSHOT_RECYCLE_AFTER"),
+    ):
+        if getattr(args, option) is not None:
+            env[variable] = str(getattr(args, option))
+    with open(work / "server.log", "wb") as log_file:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "ogshot", "serve"],
+            cwd=work,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
+                return Run(work, server, base, f"OGSHOT_SOAK={marker}".encode())
+        if server.poll() is not None:
+            break
+        time.sleep(0.1)
+    server.kill()
+    raise SystemExit((work / "server.log").read_text())
+
+
+def stop(run: Run, result: dict[str, Any], keep: bool) -> None:
+    """SIGTERM, as a process manager would; then count what is left of the server's processes."""
+    if run.server.poll() is None:
+        run.server.send_signal(signal.SIGTERM)
+        try:
+            run.server.wait(60)
+        except subprocess.TimeoutExpired:
+            run.server.kill()
+    deadline = time.monotonic() + 10
+    while family(run.marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = family(run.marker)
+    result["processes_left_after_sigterm"] = len(left)
+    for pid in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    if keep:
+        print(f"kept {run.work}")
+    else:
+        shutil.rmtree(run.work, ignore_errors=True)
+
+
+async def load(args: argparse.Namespace, run: Run) -> dict[str, Any]:
+    mark = run.marker
+    result: dict[str, Any] = {"duration_s": args.duration, "concurrency": args.concurrency}
+    async with httpx.AsyncClient(
+        base_url=run.base,
+        timeout=120,
+        limits=httpx.Limits(max_connections=args.concurrency + 4),
+    ) as client:
+        rng = random.Random(args.seed)
+        run_id = uuid.uuid4().hex[:8]
+        hot = [url_for(rng, f"hot-{run_id}-{i}") for i in range(args.hot)]
+        for i in range(0, len(hot), 8):  # render the hot set first: they are hits from now
+            await asyncio.gather(*(client.get(u) for u in hot[i : i + 8]))
+        before = (await client.get("/readyz")).json()["pool"]
+        start_mem = memory(family(mark))
+        print(
+            f"server pid {run.server.pid}, {len(family(mark))} processes, "
+            f"RSS {start_mem[0]:.0f} MiB, PSS {start_mem[1]:.0f} MiB at start",
+            flush=True,
+        )
+        tally = Tally()
+        unique = itertools.count()
+        began = time.monotonic()
+        until = began + args.duration
+        samples: list[tuple[float, float, float, int]] = []
+
+        async def sampler() -> None:
+            while time.monotonic() < until:
+                await asyncio.sleep(min(15.0, args.duration / 8))
+                rss, pss = memory(family(mark))
+                samples.append((time.monotonic() - began, rss, pss, tally.requests))
+                print(
+                    f"  t={samples[-1][0]:5.0f}s  requests {tally.requests:7d}  "
+                    f"RSS {rss:6.0f} MiB  PSS {pss:6.0f} MiB",
+                    flush=True,
+                )
+
+        kills: list[str] = []
+        tasks = [
+            client_loop(
+                client,
+                random.Random(args.seed + i),
+                hot,
+                unique,
+                args.hit_ratio,
+                until,
+                tally,
+                run_id,
+            )
+            for i in range(args.concurrency)
+        ]
+        extra = [sampler()]
+        if args.kill_every:
+            extra.append(killer(run.base, mark, args.kill_every, until, kills))
+        await asyncio.gather(*tasks, *extra)
+        elapsed = time.monotonic() - began
+        after_pool = (await client.get("/readyz")).json()["pool"]
+        end_mem = memory(family(mark))
+    renders = after_pool["renders"] - before["renders"]
+    result.update(
+        requests=tally.requests,
+        throughput_rps=round(tally.requests / elapsed, 1),
+        statuses=dict(sorted(tally.statuses.items())),
+        unexpected_5xx_or_errors=len(tally.unexpected),
+        unexpected_examples=tally.unexpected[:5],
+        hits=len(tally.latencies["hit"]),
+        misses=len(tally.latencies["miss"]),
+        renders=renders,
+        renders_per_s=round(renders / elapsed, 1),
+        browser_restarts=after_pool["browser_restarts"],
+        browser_recycles=after_pool["browser_recycles"],
+        pages_replaced=after_pool["pages_replaced"],
+        rejected_503=after_pool["rejected"],
+        kills=kills,
+        rss_mib_start=round(start_mem[0]),
+        rss_mib_end=round(end_mem[0]),
+        pss_mib_start=round(start_mem[1]),
+        pss_mib_end=round(end_mem[1]),
+        memory_samples=[
+            {"t": round(t), "rss": round(r), "pss": round(p), "requests": n}
+            for t, r, p, n in samples
+        ],
+        load_average=os.getloadavg(),
+    )
+    for kind in ("hit", "miss"):
+        values = tally.latencies[kind]
+        result[f"{kind}_ms"] = {
+            "p50": round(pct(values, 0.50), 1),
+            "p90": round(pct(values, 0.90), 1),
+            "p99": round(pct(values, 0.99), 1),
+            "max": round(max(values) * 1000, 1) if values else None,
+        }
+    return result
+
+
+def report(result: dict[str, Any]) -> None:
+    print()
+    print(
+        f"requests        {result['requests']:,} in {result['duration_s']} s at concurrency "
+        f"{result['concurrency']} ({result['throughput_rps']} req/s)"
+    )
+    print(f"statuses        {result['statuses']}")
+    print(
+        f"unexpected      {result['unexpected_5xx_or_errors']} (5xx other than 503, or "
+        f"transport errors) {result['unexpected_examples']}"
+    )
+    print(f"hits / misses   {result['hits']:,} / {result['misses']:,}")
+    for kind in ("hit", "miss"):
+        s = result[f"{kind}_ms"]
+        print(
+            f"{kind + ' latency':15} p50 {s['p50']} ms  p90 {s['p90']} ms  p99 {s['p99']} ms  "
+            f"max {s['max']} ms"
+        )
+    print(
+        f"renders         {result['renders']:,} ({result['renders_per_s']}/s); browser restarts "
+        f"{result['browser_restarts']}, recycles {result['browser_recycles']}, pages replaced "
+        f"{result['pages_replaced']}, 503s {result['rejected_503']}"
+    )
+    for line in result["kills"]:
+        print(f"chaos           {line}")
+    print(
+        f"memory          RSS {result['rss_mib_start']} -> {result['rss_mib_end']} MiB, "
+        f"PSS {result['pss_mib_start']} -> {result['pss_mib_end']} MiB (server + Chromium)"
+    )
+    print(f"after SIGTERM   {result['processes_left_after_sigterm']} processes left")
+    print(f"load average    {result['load_average']} (other work on the machine skews timings)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=120, help="seconds (default 120)")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--hit-ratio", type=float, default=0.5)
+    parser.add_argument("--hot", type=int, default=200, help="URLs in the hot (hit) set")
+    parser.add_argument("--pool-size", type=int, default=None, help="OGSHOT_POOL_SIZE")
+    parser.add_argument("--queue-size", type=int, default=None, help="OGSHOT_QUEUE_SIZE")
+    parser.add_argument("--recycle-after", type=int, default=None, help="OGSHOT_RECYCLE_AFTER")
+    parser.add_argument("--kill-every", type=float, default=0, help="SIGKILL Chromium every N s")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder and server log")
+    args = parser.parse_args()
+    run = start(args)
+    result: dict[str, Any] = {}
+    try:
+        result = asyncio.run(load(args, run))
+    finally:
+        stop(run, result, args.keep)
+    report(result)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
