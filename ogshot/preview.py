@@ -18,12 +18,16 @@ Template names never start with ``_``, so the ``_`` paths cannot collide with a 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
+import signal
 import time
 import tomllib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
+from types import FrameType
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -49,8 +53,10 @@ from .watch import Watcher
 
 __all__ = ["Studio", "og_path", "routes"]
 
+log = logging.getLogger("ogshot")
+
 ASSETS = Path(__file__).with_name("preview_assets")
-STREAM_SECONDS = 15.0  # an event stream ends after this; EventSource reconnects at once
+STREAM_SECONDS = 10.0  # an event stream ends after this; EventSource reconnects at once
 HEARTBEAT_SECONDS = 5.0
 EXCERPT_LINES = 3
 NO_STORE = {"cache-control": "no-store"}
@@ -63,13 +69,52 @@ class Studio:
         settings = renderer.settings
         self.renderer = renderer
         self.watcher = Watcher([settings.templates_dir, settings.static_dir], polling=polling)
+        self._signals: dict[
+            signal.Signals, tuple[Any, Callable[[int, FrameType | None], None]]
+        ] = {}
 
     async def __aenter__(self) -> Studio:
         await self.watcher.start()
+        self._chain_exit_signals()
+        settings = self.renderer.settings
+        log.info(
+            "design studio on http://%s:%s/preview (dev mode: never expose it)",
+            settings.host,
+            settings.port,
+        )
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        self.watcher.release()
+        for sig, (previous, ours) in self._signals.items():
+            if signal.getsignal(sig) is ours:
+                signal.signal(sig, previous)
         await self.watcher.close()
+
+    def _chain_exit_signals(self) -> None:
+        """End the event streams as soon as the server is told to stop.
+
+        uvicorn lets open responses finish before it shuts down, and an event stream does not
+        finish by itself: without this, Ctrl-C with a studio tab open would wait STREAM_SECONDS.
+        """
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(sig)
+
+            def ours(signum: int, frame: FrameType | None, previous: Any = previous) -> None:
+                loop.call_soon_threadsafe(self.watcher.release)
+                if callable(previous):
+                    previous(signum, frame)
+                else:  # SIG_DFL or SIG_IGN: put it back and let it act
+                    signal.signal(signum, previous)
+                    if previous == signal.SIG_DFL:
+                        signal.raise_signal(signum)
+
+            try:
+                signal.signal(sig, ours)
+            except ValueError:  # not the main thread (an embedded server): streams time out
+                return
+            self._signals[sig] = (previous, ours)
 
 
 def og_path(settings: Settings, template: str, params: Mapping[str, str], fmt: str) -> str:
@@ -282,8 +327,10 @@ async def events(request: Request) -> Response:
         hello = {"version": watcher.version, "backend": watcher.backend}
         yield _event("hello", f"{watcher.boot}:{min(seen, watcher.version)}", hello)
         deadline = time.monotonic() + STREAM_SECONDS
-        while (left := deadline - time.monotonic()) > 0:
+        while (left := deadline - time.monotonic()) > 0 and not watcher.released:
             version = await watcher.wait(seen, within=min(left, HEARTBEAT_SECONDS))
+            if watcher.released:
+                return
             if version > seen:
                 seen = version
                 data = {"version": version, "files": watcher.changed}

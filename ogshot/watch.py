@@ -32,6 +32,7 @@ class Watcher:
         self.version = 0
         self.boot = secrets.token_hex(4)  # tells a client that this is a new Watcher
         self.changed: tuple[str, ...] = ()  # the last batch, relative to the parent of its root
+        self.released = False  # set when the server stops: nobody should wait any more
         self._wakeup = asyncio.Event()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -58,9 +59,14 @@ class Watcher:
         """The version once it is greater than ``after``, or the current one after ``within`` s."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(within):
-                while self.version <= after:
+                while self.version <= after and not self.released:
                     await self._wakeup.wait()
         return self.version
+
+    def release(self) -> None:
+        """Wake every waiter, now and from now on (the server is stopping)."""
+        self.released = True
+        self._wakeup.set()
 
     def _bump(self, paths: Iterable[str]) -> None:
         self.changed = tuple(sorted({self._display(p) for p in paths}))

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
 from ogshot.app import create_app
 
 from .conftest import image_of, make_settings, mean_difference
+from .procs import Server, serve_env
 
 BROKEN_SYNTAX = """{#ogshot
 [params.title]
@@ -234,3 +237,21 @@ def test_og_still_answers_a_broken_template_with_the_fallback_image(dev: TestCli
     assert response.status_code == 500
     assert response.headers["content-type"] == "image/png"
     assert "syntax error" in response.headers["x-ogshot-error"]
+
+
+def test_serve_dev_ends_event_streams_at_ctrl_c_instead_of_waiting_for_them(
+    tmp_path: Path,
+) -> None:
+    """uvicorn waits for open responses before it stops; an open studio tab must not hold it."""
+    make_settings(tmp_path)  # the template and static copies the server serves
+    with Server("--dev", env=serve_env(tmp_path), cwd=tmp_path) as server:
+        assert server.get("/preview").status_code == 200
+        assert "design studio on http://127.0.0.1:" in server.output()
+        with httpx.stream("GET", f"{server.base}/preview/_events", timeout=30) as response:
+            lines = response.iter_lines()
+            assert next(line for line in lines if line.startswith("event: ")) == "event: hello"
+            assert server.process is not None
+            server.process.send_signal(signal.SIGINT)
+            rest = list(lines)  # read to the end: the server closes the stream
+        assert not any("keep-alive" in line for line in rest), rest  # closed at once
+        assert server.process.wait(60) == 0

@@ -64,7 +64,7 @@
     if (!template.declared) {
       const text = previous && "__free" in previous ? previous.__free : "title=Hello world";
       form.append(
-        field({ name: "__free", type: "key=value" }, el("textarea", { id: "p-__free", class: "input mono", rows: 6, name: "__free", value: text })),
+        field({ name: "__free", label: "parameters", type: "key=value lines" }, el("textarea", { id: "p-__free", class: "input mono", rows: 6, name: "__free", value: text })),
       );
       return;
     }
@@ -77,7 +77,7 @@
     const label = el(
       "label",
       { class: "field-label", for: `p-${param.name}` },
-      el("span", { class: "param-name", text: param.name }),
+      el("span", { class: "param-name", text: param.label || param.name }),
       param.required ? el("span", { class: "required", title: "required", text: "*" }) : null,
       el("span", { class: "param-type", text: param.type }),
     );
@@ -161,17 +161,22 @@
     return out;
   }
 
+  // name -> text, for every parameter the form holds (an undeclared template's key=value lines too)
+  function namedStrings() {
+    const strings = formStrings();
+    if (!("__free" in strings)) return strings;
+    const out = {};
+    for (const line of strings.__free.split("\n")) {
+      const at = line.indexOf("=");
+      if (at > 0) out[line.slice(0, at).trim()] = line.slice(at + 1);
+    }
+    return out;
+  }
+
   // The parameters to send: those that differ from the declared default, plus the required ones.
   function paramValues() {
-    const strings = formStrings();
-    if (!state.template.declared) {
-      const out = {};
-      for (const line of (strings.__free || "").split("\n")) {
-        const at = line.indexOf("=");
-        if (at > 0) out[line.slice(0, at).trim()] = line.slice(at + 1);
-      }
-      return out;
-    }
+    const strings = namedStrings();
+    if (!state.template.declared) return strings;
     const out = {};
     for (const param of state.template.params) {
       const value = strings[param.name] ?? "";
@@ -326,7 +331,7 @@
   const SHARE_SOURCES = { title: ["title", "headline", "name"], description: ["subtitle", "description", "summary"], site: ["site", "site_name", "brand"] };
 
   function syncShareFields() {
-    const strings = formStrings();
+    const strings = namedStrings();
     for (const [key, candidates] of Object.entries(SHARE_SOURCES)) {
       const input = $(`share-${key}`);
       if (input.dataset.touched) continue;
