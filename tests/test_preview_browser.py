@@ -52,7 +52,8 @@ class Live:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """A real uvicorn server in dev mode on a free loopback port, over a private template copy."""
-    settings = make_settings(tmp_path_factory.mktemp("studio"), dev=True)
+    # A short render deadline keeps the timeout test short; renders here take ~0.2 s.
+    settings = make_settings(tmp_path_factory.mktemp("studio"), dev=True, render_timeout=4.0)
     config = uvicorn.Config(
         create_app(settings),
         host="127.0.0.1",
@@ -189,6 +190,38 @@ def test_form_is_generated_from_the_declared_params(page: Page, live: Live) -> N
         "120",
     )
     assert size.input_value() == "84"
+
+
+FLAGS = """{#ogshot
+[params.big]
+type = "bool"
+example = true
+[params.ratio]
+type = "float"
+min = 0.5
+max = 2.0
+default = 1.0
+[params.link]
+type = "url"
+example = "https://example.com/post"
+#}
+<h1 style="font-size: {{ 120 if big else 40 }}px">{{ link }} {{ ratio }}</h1>
+"""
+
+
+def test_bool_float_and_url_params_get_their_controls(page: Page, live: Live) -> None:
+    (live.templates / "flags.html").write_text(FLAGS)
+    open_studio(page, live, "flags")
+    big = page.locator("#p-big")
+    assert big.get_attribute("type") == "checkbox" and big.is_checked()
+    assert page.locator("#p-ratio").get_attribute("step") == "any"
+    assert page.locator("#p-link").get_attribute("type") == "url"
+    assert "big=true" in page.locator("#og-url").input_value()
+    etag = current_etag(page)
+    page.click('.field[data-param="big"] label.switch')
+    wait_for_new_image(page, etag)
+    assert not big.is_checked()
+    assert "big=" not in page.locator("#og-url").input_value()  # off is the default
 
 
 def test_typing_a_title_renders_it_and_updates_the_meta_tags(page: Page, live: Live) -> None:
@@ -393,6 +426,19 @@ def test_a_broken_template_shows_the_overlay_and_the_page_recovers(page: Page, l
     assert r < 40 and g < 40 and b < 40
 
 
+def test_a_render_timeout_shows_the_overlay_and_the_page_recovers(page: Page, live: Live) -> None:
+    open_studio(page, live, "minimal")
+    path = live.templates / "minimal.html"
+    never = "{% block body %}<script>window.ogshotReady = new Promise(() => {});</script>"
+    with edited(path, "{% block body %}", never):
+        page.wait_for_selector("#error-overlay:not([hidden])", timeout=WAIT_MS)
+        assert page.locator("#error-kind").inner_text().lower() == "render timeout"
+        assert "4 s" in page.locator("#error-message").inner_text()
+        assert "ogshotReady" in page.locator("#error-hint").inner_text()
+    page.wait_for_selector("#error-overlay", state="hidden", timeout=WAIT_MS)
+    page.wait_for_selector("body[data-state=ready]", timeout=WAIT_MS)
+
+
 def test_a_bad_value_marks_its_field_not_the_whole_page(page: Page, live: Live) -> None:
     open_studio(page, live, "minimal")
     page.fill("#p-size", "500")
@@ -403,6 +449,29 @@ def test_a_bad_value_marks_its_field_not_the_whole_page(page: Page, live: Live) 
     page.fill("#p-size", "100")
     wait_for_new_image(page, etag)
     assert page.locator(".field.invalid").count() == 0
+    etag = current_etag(page)
+    page.fill("#p-size", "")  # an emptied number field means the declared default
+    wait_for_new_image(page, etag)
+    assert page.locator(".field.invalid").count() == 0
+    assert "size=" not in page.locator("#og-url").input_value()
+
+
+def test_an_undeclared_template_takes_key_value_lines(page: Page, live: Live) -> None:
+    (live.templates / "free.html").write_text(
+        '<body style="margin:0;background:{{ bg }}"><h1>{{ title }}</h1></body>'
+    )
+    open_studio(page, live, "free")
+    etag = current_etag(page)
+    page.fill("#p-__free", "title=Free form\nbg=#0000ff")
+    wait_for_new_image(page, etag)
+    assert (
+        page.locator("#og-url")
+        .input_value()
+        .endswith("/og/free.png?title=Free%20form&bg=%230000ff")
+    )
+    r, g, b = pixel(shown_image(page), 600, 600)
+    assert r < 30 and g < 30 and b > 225
+    assert page.locator("#share-title").input_value() == "Free form"
 
 
 # -- the event stream, over plain HTTP ---------------------------------------------------------

@@ -181,10 +181,10 @@
     for (const param of state.template.params) {
       const value = strings[param.name] ?? "";
       const fallback = param.type === "bool" ? asText(param.default ?? false) : asText(param.default);
-      if (param.required || value !== fallback) {
-        if (value === "" && param.default === undefined && !param.required) continue;
-        out[param.name] = value;
+      if (value === "" && !param.required && (param.type !== "str" || param.default === undefined)) {
+        continue; // an emptied number, colour or URL field means "use the default"
       }
+      if (param.required || value !== fallback) out[param.name] = value;
     }
     return out;
   }
