@@ -245,7 +245,8 @@ def test_typing_a_title_renders_it_and_updates_the_meta_tags(page: Page, live: L
     assert '<meta property="og:image:width" content="1200">' in meta
     assert '<meta property="og:image:height" content="630">' in meta
     og_url = page.locator("#og-url").input_value()
-    assert og_url.startswith(f"{live.url}/og/article.png?title={quote(new_title)}")
+    assert og_url.startswith(f"{live.url}/og/article.png?")
+    assert f"title={quote(new_title)}" in og_url.split("?")[1].split("&")
     assert f'<meta property="og:image" content="{og_url.replace("&", "&amp;")}">' in meta
     assert f'<meta name="twitter:image" content="{og_url.replace("&", "&amp;")}">' in meta
     # The studio shows exactly what /og serves for that URL.
@@ -464,11 +465,9 @@ def test_an_undeclared_template_takes_key_value_lines(page: Page, live: Live) ->
     etag = current_etag(page)
     page.fill("#p-__free", "title=Free form\nbg=#0000ff")
     wait_for_new_image(page, etag)
-    assert (
-        page.locator("#og-url")
-        .input_value()
-        .endswith("/og/free.png?title=Free%20form&bg=%230000ff")
-    )
+    path, _, query = page.locator("#og-url").input_value().partition("?")
+    assert path.endswith("/og/free.png")
+    assert sorted(query.split("&")) == ["bg=%230000ff", "title=Free%20form"]
     r, g, b = pixel(shown_image(page), 600, 600)
     assert r < 30 and g < 30 and b > 225
     assert page.locator("#share-title").input_value() == "Free form"

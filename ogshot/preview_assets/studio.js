@@ -254,7 +254,8 @@
     const timing = ogshot.parseServerTiming(response.headers.get("server-timing"));
     const cache = response.headers.get("x-ogshot-cache") || "";
     const server = timing.total ?? Object.values(timing).reduce((a, b) => a + b, 0);
-    $("stat-time").textContent = cache === "hit" ? `${server.toFixed(0)} ms` : `rendered in ${server.toFixed(0)} ms`;
+    const ms = server < 1 ? "<1 ms" : `${server.toFixed(0)} ms`;
+    $("stat-time").textContent = cache === "hit" ? ms : `rendered in ${ms}`;
     $("stat-time").parentElement.title =
       Object.entries(timing).map(([k, v]) => `${k}: ${v.toFixed(1)} ms`).join("\n") +
       `\nround trip: ${elapsed.toFixed(0)} ms`;
