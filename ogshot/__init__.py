@@ -4,14 +4,40 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from collections.abc import Mapping
+from typing import Any
+
 from .config import Settings
 from .errors import OgshotError
 from .pipeline import Image, Renderer
 
-__all__ = ["Image", "OgshotError", "Renderer", "Settings", "__version__", "create_app"]
+__all__ = [
+    "Image",
+    "OgshotError",
+    "Renderer",
+    "Settings",
+    "__version__",
+    "create_app",
+    "sign_url",
+]
 
 
 def create_app(settings: Settings | None = None):  # type: ignore[no-untyped-def]
     from .app import create_app as _create_app
 
     return _create_app(settings)
+
+
+def sign_url(
+    template: str,
+    params: Mapping[str, Any],
+    format: str = "png",
+    *,
+    base: str = "",
+    settings: Settings | None = None,
+) -> str:
+    """The /og URL of ``template`` with ``params``, signed with the first ``OGSHOT_SECRET``
+    (unsigned when none is set); ``base`` (``https://og.example.com``) is put in front."""
+    from .signing import signed_path
+
+    return base.rstrip("/") + signed_path(settings or Settings.load(), template, params, format)

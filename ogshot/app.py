@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import __version__, preview
+from . import __version__, preview, signing
 from .compress import fallback_image
 from .config import Settings
 from .errors import InvalidParameter, OgshotError, Overloaded, RenderFailed, RequestTooLarge
@@ -45,7 +45,10 @@ def renderer_of(request: Request) -> Renderer:
 async def og_path(request: Request) -> Response:
     """GET|HEAD /og/{template}.{png|jpg|jpeg|webp}?param=value..."""
     name, _, ext = request.path_params["file"].partition(".")
-    params = _query_params(request, renderer_of(request).settings)
+    settings = renderer_of(request).settings
+    params = _query_params(request, settings)
+    signature = params.pop(signing.SIGNATURE_PARAM, None)
+    signing.check(settings, name, params, ext or "png", signature)
     image = await renderer_of(request).image(name, params, ext or "png")
     return image_response(request, image)
 
@@ -59,10 +62,12 @@ async def og_query(request: Request) -> Response:
         raise InvalidParameter("template", "required (the name of a template)")
     fmt = query.pop("format", "png")
     data = query.pop("data", None)
+    signature = query.pop(signing.SIGNATURE_PARAM, None)
     if query:
         extra = sorted(query)[0]
         raise InvalidParameter(extra, "unknown query parameter here (use template, data, format)")
     params = _parse_data(data, settings) if data is not None else {}
+    signing.check(settings, name, params, fmt, signature)
     image = await renderer_of(request).image(name, params, fmt)
     return image_response(request, image)
 
@@ -82,6 +87,9 @@ def _query_params(request: Request, settings: Settings) -> dict[str, str]:
 
 
 def _parse_data(text: str, settings: Settings) -> dict[str, Any]:
+    # Measured before parsing: the JSON parser recurses, and 5,000 '[' would exhaust the stack.
+    if _nesting(text) > MAX_DATA_DEPTH:
+        raise InvalidParameter("data", f"nested deeper than {MAX_DATA_DEPTH} levels")
     try:
         data = json.loads(text)
     except ValueError as exc:
@@ -91,6 +99,28 @@ def _parse_data(text: str, settings: Settings) -> dict[str, Any]:
     if _depth(data) > MAX_DATA_DEPTH:
         raise InvalidParameter("data", f"nested deeper than {MAX_DATA_DEPTH} levels")
     return data
+
+
+def _nesting(text: str) -> int:
+    """The deepest nesting of [ and { in JSON text, outside strings; no recursion."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def _depth(value: Any, level: int = 1) -> int:

@@ -1,8 +1,10 @@
 """What a rendering page may load, and where it comes from.
 
 Pages live on a private origin that no network resolves. Requests to ``/static/...`` on it are
-answered from the static folder on disk; every other request is refused. The pool installs
-:meth:`Assets.answer` as the page's request handler, so nothing reaches the network.
+answered from the static folder on disk; images from hosts on ``OGSHOT_REMOTE_IMAGES`` are answered
+from memory after ogshot fetched them itself (see remote.py); every other request is refused. The
+pool's request handler asks :meth:`Assets.answer`, so nothing a page asks for reaches the network
+through Chromium (``data:`` and ``blob:`` URLs never leave the page).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+from .remote import RemoteImageError, RemoteImages
 
 __all__ = ["DOCUMENT_PREFIX", "ORIGIN", "Asset", "Assets"]
 
@@ -32,14 +36,39 @@ mimetypes.add_type("image/avif", ".avif")
 class Asset:
     body: bytes
     content_type: str
+    # Remote images: never reused by Chromium's own cache, whose copy would outlive ours.
+    remote: bool = False
+
+    @property
+    def headers(self) -> dict[str, str]:
+        headers = {"content-type": self.content_type, "x-content-type-options": "nosniff"}
+        if self.remote:
+            headers["cache-control"] = "no-store"
+        return headers
 
 
 class Assets:
     """Static files by URL, with a small in-memory copy keyed by (mtime, size)."""
 
-    def __init__(self, static_dir: Path) -> None:
+    def __init__(self, static_dir: Path, *, remote: RemoteImages | None = None) -> None:
         self.root = Path(static_dir).resolve()
+        self.remote = remote
         self._memo: dict[str, tuple[int, int, Asset]] = {}
+
+    async def answer(self, url: str, resource_type: str) -> Asset | None:
+        """What to answer a page's request with; None means refuse it."""
+        asset = self.static(url)
+        if asset is not None:
+            return asset
+        remote = self.remote
+        # Only as an image: the same bytes as a document or a script could do far more.
+        if remote is None or resource_type != "image" or not remote.allows(url):
+            return None
+        try:
+            image = remote.lookup(url) or await remote.get(url)
+        except RemoteImageError:
+            return None
+        return Asset(image.body, image.content_type, remote=True)
 
     def static(self, url: str) -> Asset | None:
         """The file behind a ``/static/`` URL of the page origin, or None."""

@@ -155,6 +155,21 @@ def templates(as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("template")
+@click.argument("params", nargs=-1)
+@click.option("--format", "fmt", default="png", show_default=True, help="png, jpg, jpeg or webp.")
+@click.option("--base", default="", help="Put this in front, e.g. https://og.example.com")
+def url(template: str, params: tuple[str, ...], fmt: str, base: str) -> None:
+    """Print the /og URL of TEMPLATE with key=value PARAMS, signed with OGSHOT_SECRET."""
+    from .signing import signed_path
+
+    settings = _settings()
+    click.echo(base.rstrip("/") + signed_path(settings, template, _pairs(params), fmt))
+    if not settings.secrets:
+        click.echo("note: OGSHOT_SECRET is not set, so the URL is not signed", err=True)
+
+
+@cli.command()
 @click.argument("template_names", nargs=-1)
 @click.option(
     "--iterations",

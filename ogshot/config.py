@@ -36,6 +36,29 @@ DEFAULT_LAUNCH_ARGS = (
     "--disable-gpu-vsync",
 )
 
+# Always added to Chromium's command line, whatever the config says: they keep a rendering page
+# off the network for what the page router never sees (WebSockets, WebRTC, DNS prefetch, ...).
+# Every connection goes to a proxy that does not exist (loopback included), no host name
+# resolves, and WebRTC may not send UDP around the proxy.
+ISOLATION_ARGS = (
+    "--proxy-server=http://proxy.invalid:9",
+    "--proxy-bypass-list=<-loopback>",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+)
+# Switches that would undo the isolation or the same-origin policy: refused in launch_args.
+_UNSAFE_ARGS = (
+    "--proxy-server",
+    "--proxy-bypass-list",
+    "--proxy-pac-url",
+    "--no-proxy-server",
+    "--host-resolver-rules",
+    "--force-webrtc-ip-handling-policy",
+    "--disable-web-security",
+    "--allow-file-access-from-files",
+    "--remote-debugging-address",
+)
+
 
 def _default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -82,6 +105,9 @@ class Settings:
     max_query_length: int = 8192
     max_params: int = 32
     max_param_length: int = 1000
+    remote_images_max_size: int = 5_000_000  # bytes per remote image
+    remote_images_timeout: float = 5.0  # seconds per remote image, redirects included
+    remote_images_ttl: int = 3600  # seconds a fetched remote image is reused
 
     def __post_init__(self) -> None:
         _check(self.port, "port", lambda v: 0 <= v <= 65535, "not a TCP port")
@@ -106,6 +132,17 @@ class Settings:
         _check(self.max_params, "max_params", lambda v: v >= 1, "must be >= 1")
         _check(self.max_param_length, "max_param_length", lambda v: v >= 1, "must be >= 1")
         _check(self.max_query_length, "max_query_length", lambda v: v >= 256, "must be >= 256")
+        _check(self.remote_images_max_size, "remote_images_max_size", lambda v: v >= 1, ">= 1")
+        _check(self.remote_images_timeout, "remote_images_timeout", lambda v: v > 0, "must be > 0")
+        _check(self.remote_images_ttl, "remote_images_ttl", lambda v: v >= 0, "must be >= 0")
+        for host in self.remote_images:
+            _check(host, "remote_images", _host_pattern, "not a host or *.domain pattern")
+        for arg in self.launch_args:
+            name = arg.split("=", 1)[0]
+            if name in _UNSAFE_ARGS and arg not in ISOLATION_ARGS:
+                raise ConfigError("launch_args", arg, "would let pages reach the network")
+        isolated = self.launch_args + tuple(a for a in ISOLATION_ARGS if a not in self.launch_args)
+        object.__setattr__(self, "launch_args", isolated)
 
     @property
     def effective_cache_control(self) -> str:
@@ -149,6 +186,14 @@ class Settings:
 def _check(value: Any, key: str, ok: Callable[[Any], bool], reason: str) -> None:
     if not ok(value):
         raise ConfigError(key, value, reason)
+
+
+_HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$")
+
+
+def _host_pattern(text: str) -> bool:
+    """``example.com``, ``img.example.com`` or ``*.example.com`` (no bare ``*``, no port)."""
+    return _HOST.match(text.lower()) is not None
 
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?$", re.IGNORECASE)
@@ -202,6 +247,9 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "OGSHOT_QUEUE_TIMEOUT": ("queue_timeout", float),
     "OGSHOT_SECRET": ("secrets", _csv),
     "OGSHOT_REMOTE_IMAGES": ("remote_images", _csv),
+    "OGSHOT_REMOTE_IMAGES_MAX_SIZE": ("remote_images_max_size", parse_size),
+    "OGSHOT_REMOTE_IMAGES_TIMEOUT": ("remote_images_timeout", float),
+    "OGSHOT_REMOTE_IMAGES_TTL": ("remote_images_ttl", _positive_int),
     "OGSHOT_DEV": ("dev", _bool),
     "OGSHOT_CHROMIUM": ("executable_path", str),
     "OGSHOT_PNG_COLOURS": ("png_colours", int),

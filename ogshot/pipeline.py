@@ -26,6 +26,7 @@ from .config import Settings
 from .errors import InvalidFormat, RenderFailed
 from .lru import LRU
 from .pool import Pool, Slot
+from .remote import RemoteImages
 from .render import Capture, capture
 from .templates import Catalog, Template, canonical_params
 from .timing import Stopwatch
@@ -69,7 +70,8 @@ class Renderer:
             static_interval=0.0 if self.settings.dev else 1.0,
         )
         self.cache = ImageCache(self.settings)
-        self.pool = Pool(self.settings, Assets(self.settings.static_dir))
+        self.remote = RemoteImages.from_settings(self.settings)
+        self.pool = Pool(self.settings, Assets(self.settings.static_dir, remote=self.remote))
         self._inflight: dict[str, asyncio.Task[Image]] = {}
         self._static_seen: weakref.WeakKeyDictionary[Slot, str] = weakref.WeakKeyDictionary()
         # The hit path: a repeated request skips validation and hashing (jobs by raw request),
@@ -104,10 +106,14 @@ class Renderer:
         """The encoded image's bytes (from the cache when it has them)."""
         return (await self.image(template, params, format)).body
 
-    def prepare(self, template: str, params: Mapping[str, Any], format: str = "png") -> Job:
-        """Validate a request and compute its cache key; raises 4xx errors. Touches no browser."""
+    def prepare(
+        self, template: str, params: Mapping[str, Any], format: str = "png", *, remote: str = ""
+    ) -> Job:
+        """Validate a request and compute its cache key; raises 4xx errors. Touches no browser.
+
+        ``remote``: the hashes of the remote images the request uses (``RemoteImages.pin``)."""
         tpl = self.catalog.get(template)
-        raw: Hashable | None = (template, format, tuple(params.items()))
+        raw: Hashable | None = (template, format, remote, tuple(params.items()))
         try:
             hash(raw)
         except TypeError:  # JSON data with lists or objects inside: not memoised
@@ -125,6 +131,7 @@ class Renderer:
             params=canonical_params(values),
             fmt=fmt,
             settings=self.settings,
+            extra=remote,
         )
         job = Job(template=tpl, values=values, format=fmt, key=key)
         if raw is not None:
@@ -134,6 +141,9 @@ class Renderer:
     async def image(self, template: str, params: Mapping[str, Any], format: str = "png") -> Image:
         watch = Stopwatch()
         job = self.prepare(template, params, format)
+        pinned = await self.remote.pin(job.values)
+        if pinned:  # the remote images' bytes decide the pixels too
+            job = self.prepare(template, params, format, remote=pinned)
         watch.lap("validate")
         hit = self._cached(job.key)
         watch.lap("cache")

@@ -49,6 +49,7 @@ T = TypeVar("T")
 log = logging.getLogger("ogshot.pool")
 
 BLANK_URL = f"{DOCUMENT_PREFIX}blank"
+SCRUB_TIMEOUT = 2.0  # seconds to clear a page's storage before it is replaced instead
 _BLANK = b"<!doctype html><html><body></body></html>"
 
 
@@ -63,6 +64,9 @@ class Slot:
     cdp: CDPSession
     document: bytes = _BLANK  # what the next navigation to a document URL is answered with
     scripted: bool = False  # the current document may have left state in the window
+    # A remote image was shown: the document keeps it by URL ("list of available images") even
+    # when the bytes behind the URL change, so the next render needs a fresh document.
+    showed_remote: bool = False
     renders: int = 0
     broken: bool = False
     busy_since: float | None = None
@@ -241,11 +245,26 @@ class Pool:
             with contextlib.suppress(ValueError):
                 self._waiters.remove(waiter)
 
-    def _release(self, slot: Slot) -> None:
+    def _release(self, slot: Slot, *, scrubbed: bool = False) -> None:
         if not self._usable(slot):
             self._discard(slot)
             return
+        if slot.showed_remote:
+            slot.scripted, slot.showed_remote = True, False
+        if slot.scripted and not scrubbed:
+            # Its storage is wiped before the next render gets the page (off the request's path:
+            # the result is already on its way to the encoder).
+            self._spawn(self._scrub_then_release(slot))
+            return
         self._hand_over(slot)
+
+    async def _scrub_then_release(self, slot: Slot) -> None:
+        try:
+            async with asyncio.timeout(SCRUB_TIMEOUT):
+                await scrub(slot)
+        except (TimeoutError, PlaywrightError) as exc:
+            _mark_broken(slot, f"could not clear its storage ({exc or 'timeout'})")
+        self._release(slot, scrubbed=True)
 
     def _hand_over(self, slot: Slot) -> None:
         while self._waiters:
@@ -360,11 +379,10 @@ class Pool:
                         headers={"content-type": "text/html; charset=utf-8"},
                     )
                     return
-                asset = assets.static(url)
+                asset = await assets.answer(url, route.request.resource_type)
                 if asset is not None:
-                    await route.fulfill(
-                        status=200, body=asset.body, headers={"content-type": asset.content_type}
-                    )
+                    slot.showed_remote |= asset.remote
+                    await route.fulfill(status=200, body=asset.body, headers=asset.headers)
                     return
                 if url.startswith(ORIGIN):
                     await route.fulfill(status=404, body=b"not found")
@@ -536,6 +554,22 @@ class Pool:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+async def scrub(slot: Slot) -> None:
+    """Wipe what a document may have stored for the page origin, so that no render reads what an
+    earlier one wrote: cookies, localStorage, sessionStorage, IndexedDB, Cache Storage, ...
+
+    Only needed after a document that could run scripts (``slot.scripted``): without a script a
+    page cannot write any of them, since the pool answers every request without Set-Cookie."""
+    await asyncio.gather(
+        slot.cdp.send("Storage.clearDataForOrigin", {"origin": ORIGIN, "storageTypes": "all"}),
+        slot.cdp.send(
+            "DOMStorage.clear",
+            {"storageId": {"securityOrigin": ORIGIN, "isLocalStorage": False}},
+        ),
+        slot.context.clear_cookies(),
+    )
 
 
 def _mark_broken(slot: Slot, why: str) -> None:
