@@ -29,7 +29,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
-from urllib.parse import quote, urlencode
 
 import jinja2
 from starlette.requests import Request
@@ -49,9 +48,10 @@ from .errors import (
     TemplateNotFound,
 )
 from .pipeline import Renderer
+from .signing import signed_path
 from .watch import Watcher
 
-__all__ = ["Studio", "og_path", "routes"]
+__all__ = ["Studio", "routes"]
 
 log = logging.getLogger("ogshot")
 
@@ -65,10 +65,10 @@ NO_STORE = {"cache-control": "no-store"}
 class Studio:
     """What the studio adds to a running app: a watcher over the templates and static folders."""
 
-    def __init__(self, renderer: Renderer, *, polling: bool = False) -> None:
+    def __init__(self, renderer: Renderer) -> None:
         settings = renderer.settings
         self.renderer = renderer
-        self.watcher = Watcher([settings.templates_dir, settings.static_dir], polling=polling)
+        self.watcher = Watcher([settings.templates_dir, settings.static_dir])
         self._signals: dict[
             signal.Signals, tuple[Any, Callable[[int, FrameType | None], None]]
         ] = {}
@@ -105,9 +105,9 @@ class Studio:
                 loop.call_soon_threadsafe(self.watcher.release)
                 if callable(previous):
                     previous(signum, frame)
-                else:  # SIG_DFL or SIG_IGN: put it back and let it act
-                    signal.signal(signum, previous)
-                    if previous == signal.SIG_DFL:
+                else:  # SIG_DFL, SIG_IGN or a handler from outside Python: put it back and act
+                    signal.signal(signum, signal.SIG_DFL if previous is None else previous)
+                    if previous != signal.SIG_IGN:
                         signal.raise_signal(signum)
 
             try:
@@ -115,12 +115,6 @@ class Studio:
             except ValueError:  # not the main thread (an embedded server): streams time out
                 return
             self._signals[sig] = (previous, ours)
-
-
-def og_path(settings: Settings, template: str, params: Mapping[str, str], fmt: str) -> str:
-    """The ``/og/...`` path a page should link to for these parameters (unsigned for now)."""
-    query = urlencode(params, quote_via=quote)
-    return f"/og/{template}.{fmt}" + (f"?{query}" if query else "")
 
 
 def routes() -> list[BaseRoute]:
@@ -214,7 +208,7 @@ async def render(request: Request) -> Response:
         "etag": f'"{image.etag}"',
         "x-ogshot-cache": "hit" if image.cached else "miss",
         "server-timing": ", ".join(f"{k};dur={v:.1f}" for k, v in timings.items()),
-        "x-ogshot-url": og_path(renderer.settings, name, params, ext),
+        "x-ogshot-url": signed_path(renderer.settings, name, params, ext),
     }
     return Response(image.body, media_type=image.content_type, headers=headers)
 

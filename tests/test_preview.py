@@ -257,3 +257,23 @@ def test_serve_dev_ends_event_streams_at_ctrl_c_instead_of_waiting_for_them(
             rest = list(lines)  # read to the end: the server closes the stream
         assert not any("keep-alive" in line for line in rest), rest  # closed at once
         assert server.process.wait(60) == 0
+
+
+def test_the_og_url_is_signed_when_a_secret_is_configured(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, dev=True, secrets=("studio-secret",))
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/preview/_api/templates/minimal").json()["signed"] is True
+        # The studio itself renders without a signature (dev mode) ...
+        response = client.get("/preview/_render/minimal.webp?title=Signed%20%26%20sealed")
+        assert response.status_code == 200
+        # ... and hands out an /og URL that carries one and serves the same image.
+        og_url = response.headers["x-ogshot-url"]
+        path, _, query = og_url.partition("?")
+        assert path == "/og/minimal.webp"
+        fields = parse_qs(query)
+        assert fields["title"] == ["Signed & sealed"] and len(fields["s"][0]) >= 16
+        served = client.get(og_url)
+        assert served.status_code == 200
+        assert served.content == response.content
+        unsigned = "&".join(p for p in query.split("&") if not p.startswith("s="))
+        assert client.get(f"{path}?{unsigned}").status_code == 403
