@@ -249,8 +249,8 @@ class Pool:
         if not self._usable(slot):
             self._discard(slot)
             return
-        if slot.showed_remote:
-            slot.scripted, slot.showed_remote = True, False
+        if not scrubbed and _left_state(slot):
+            slot.scripted = True  # so the next render also gets a fresh window
         if slot.scripted and not scrubbed:
             # Its storage is wiped before the next render gets the page (off the request's path:
             # the result is already on its way to the encoder).
@@ -570,6 +570,15 @@ async def scrub(slot: Slot) -> None:
         ),
         slot.context.clear_cookies(),
     )
+
+
+def _left_state(slot: Slot) -> bool:
+    """Whether the document just rendered may have left something for the next one that its text
+    did not show (``slot.scripted`` is decided from the text): a frame (an ``<iframe srcdoc>``
+    with an escaped parameter in it runs scripts), a navigation away from the document (a meta
+    refresh to a /static page), or a remote image, which the document keeps by URL."""
+    showed, slot.showed_remote = slot.showed_remote, False
+    return showed or len(slot.page.frames) > 1 or not slot.page.url.startswith(DOCUMENT_PREFIX)
 
 
 def _mark_broken(slot: Slot, why: str) -> None:

@@ -8,6 +8,7 @@ UDP socket on the same port catches WebRTC's STUN packets.
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -66,11 +67,15 @@ def _handler(canary: Canary, answer: Handler | None) -> type[BaseHTTPRequestHand
 
 
 @contextmanager
-def serve(host: str = "127.0.0.1", answer: Handler | None = None) -> Iterator[Canary]:
-    """A counting HTTP server (and UDP socket) on ``host`` and a free port."""
+def serve(
+    host: str = "127.0.0.1", answer: Handler | None = None, tls: ssl.SSLContext | None = None
+) -> Iterator[Canary]:
+    """A counting HTTP server (HTTPS with ``tls``), and a UDP socket, on ``host``, a free port."""
     canary = Canary(host, 0)
     server = _Counting((host, 0), _handler(canary, answer))
     server.canary = canary
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     canary.port = server.server_address[1]
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind((host, canary.port))

@@ -9,6 +9,8 @@ listens on 127.0.0.1, which stays refused, as the default policy refuses every l
 from __future__ import annotations
 
 import ipaddress
+import ssl
+import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler
@@ -313,6 +315,67 @@ def test_size_time_and_type_caps(
     started = time.monotonic()
     assert reason in refusal(remote, f"http://img.test:{server.port}{path}")
     assert time.monotonic() - started < 30  # a cap, not a hang (the real bound is 1 s)
+
+
+def test_a_second_answer_from_dns_is_never_used(
+    origin: tuple[Origin, servers.Canary], canary: servers.Canary
+) -> None:
+    """DNS rebinding: the name answers the allowed address once, then the canary's. The fetch
+    connects to the address it checked, so the canary hears nothing."""
+    _content, server = origin
+    answers = iter([[IMAGE_HOST], ["127.0.0.1"], ["127.0.0.1"]])
+    asked: list[str] = []
+
+    def rebinding(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return next(answers)
+
+    remote = RemoteImages(["*.test"], resolver=rebinding, address_allowed=only_image_host)
+    before = canary.hits
+    image = remote._fetch(f"http://img.test:{server.port}/ok.png")
+    assert image.content_type == "image/png"
+    assert asked == ["img.test"]
+    time.sleep(0.1)
+    assert canary.hits == before
+
+
+@pytest.fixture(scope="module")
+def tls_origin(
+    tmp_path_factory: pytest.TempPathFactory, origin: tuple[Origin, servers.Canary]
+) -> Iterator[tuple[servers.Canary, ssl.SSLContext]]:
+    """An HTTPS image server on 127.0.0.2 with a self-signed certificate for img.test."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=img.test"),
+            *("-addext", "subjectAltName=DNS:img.test"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert, key)
+    client_side = ssl.create_default_context(cafile=str(cert))
+    content, _plain = origin
+    with servers.serve(IMAGE_HOST, answer=content.answer, tls=server_side) as server:
+        yield server, client_side
+
+
+def test_https_connects_to_the_pinned_address_and_checks_the_name(
+    tls_origin: tuple[servers.Canary, ssl.SSLContext],
+) -> None:
+    server, trust = tls_origin
+    resolver = Resolver({"img.test": [IMAGE_HOST], "other.test": [IMAGE_HOST]})
+    remote = fetcher(resolver)
+    remote.tls = trust
+    image = remote._fetch(f"https://img.test:{server.port}/ok.png")
+    assert image.content_type == "image/png"
+    # Same address, another name: the certificate (for img.test) does not match it.
+    assert "CERTIFICATE_VERIFY_FAILED" in refusal(
+        remote, f"https://other.test:{server.port}/ok.png"
+    )
 
 
 # -- through the app and a real page -----------------------------------------------------------

@@ -3,6 +3,8 @@ localStorage, sessionStorage, IndexedDB), the next one, on the same page, cannot
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +12,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from ogshot.app import create_app
+from ogshot.cache import ImageCache
+from ogshot.config import Settings
 
 from .conftest import make_settings, pixel
 
@@ -60,10 +64,21 @@ READER = (
 )
 
 
+# No <script> in the document's text, yet a script runs: the escaped parameter becomes the
+# frame's HTML. (Putting a parameter in srcdoc makes it code; the page is still scrubbed.)
+FRAMED_WRITER = '<!doctype html><html><body><iframe srcdoc="{{ html }}"></iframe></body></html>'
+FRAMED_SCRIPT = (
+    "<script>document.cookie = 'secret=1; max-age=86400; path=/';"
+    "localStorage.setItem('secret', '1'); parent.sessionStorage.setItem('secret', '1');"
+    "indexedDB.open('secret', 1);</script>"
+)
+
+
 @pytest.fixture(scope="module")
 def app(module_dir: Path) -> Iterator[TestClient]:
     settings = make_settings(module_dir, pool_size=1)  # one page: B runs where A ran
     (Path(settings.templates_dir) / "writer.html").write_text(WRITER)
+    (Path(settings.templates_dir) / "framed-writer.html").write_text(FRAMED_WRITER)
     (Path(settings.templates_dir) / "reader.html").write_text(READER)
     with TestClient(create_app(settings)) as client:
         yield client
@@ -90,8 +105,28 @@ def test_a_render_cannot_read_what_the_previous_one_stored(app: TestClient) -> N
         assert leaked == [], f"round {round_}: the next render read {leaked}"
 
 
+def test_a_script_hidden_in_a_frame_is_scrubbed_too(app: TestClient) -> None:
+    written = app.get("/og/framed-writer.png", params={"html": FRAMED_SCRIPT})
+    assert written.status_code == 200
+    read = app.get("/og/reader.png", params={"after": "frame"})
+    assert marks(read.content) == [False] * 4
+
+
 def test_the_page_was_reused_and_not_replaced(app: TestClient) -> None:
     """The isolation above comes from clearing the page, not from opening a new one."""
     pool = app.app.state.renderer.pool  # type: ignore[attr-defined]
     assert pool.stats()["pages_replaced"] == 0
     assert pool.browser_launches == 1
+
+
+def test_an_existing_cache_folder_is_made_owner_only(tmp_path: Path) -> None:
+    """The disk side: a cache folder that already exists, readable by all, is closed to others
+    (that it stores bytes only and never unpickles is tests/test_cache.py's part)."""
+    folder = tmp_path / "shared-cache"
+    folder.mkdir(mode=0o755)
+    os.chmod(folder, 0o755)
+    cache = ImageCache(Settings.load(environ={}, config_file=None, cache_dir=folder))
+    try:
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    finally:
+        cache.close()
