@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import hashlib
 import http.client
@@ -51,6 +52,7 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Sequence[str]]
 
 MAX_REDIRECTS = 3
+FETCH_THREADS = 4  # slow remote hosts wait here, not in the threads that encode images
 MEMORY_BUDGET = 64 << 20  # bytes of images kept in memory
 _MAGIC: tuple[tuple[bytes, int, str], ...] = (  # (bytes, offset, type)
     (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
@@ -198,6 +200,7 @@ class RemoteImages:
         )
         self._held = 0
         self._inflight: dict[str, asyncio.Future[RemoteImage]] = {}
+        self._threads: concurrent.futures.ThreadPoolExecutor | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RemoteImages:
@@ -274,7 +277,12 @@ class RemoteImages:
             return image
         pending = self._inflight.get(url)
         if pending is None:
-            pending = asyncio.ensure_future(asyncio.to_thread(self._fetch, url))
+            if self._threads is None:
+                self._threads = concurrent.futures.ThreadPoolExecutor(
+                    FETCH_THREADS, thread_name_prefix="ogshot-remote"
+                )
+            loop = asyncio.get_running_loop()
+            pending = asyncio.ensure_future(loop.run_in_executor(self._threads, self._fetch, url))
             self._inflight[url] = pending
             pending.add_done_callback(lambda _f: self._inflight.pop(url, None))
         image = await asyncio.shield(pending)

@@ -436,7 +436,9 @@ def test_the_page_gets_the_image_and_the_key_follows_its_bytes(
 
 
 def test_a_refused_remote_image_is_a_400_naming_the_parameter(
-    app: tuple[TestClient, RemoteImages], canary: servers.Canary
+    app: tuple[TestClient, RemoteImages],
+    origin: tuple[Origin, servers.Canary],
+    canary: servers.Canary,
 ) -> None:
     client, _remote = app
     before = canary.hits
@@ -446,6 +448,13 @@ def test_a_refused_remote_image_is_a_400_naming_the_parameter(
     assert "remote image refused" in response.json()["error"]
     assert "not a public address" in response.json()["error"]
     assert response.headers["cache-control"] == "no-store"
+    # An allowed URL that redirects to the canary: the hop is refused, nothing is rendered.
+    _content, server = origin
+    hop = client.get(
+        "/og/avatar.png", params={"src": f"http://img.test:{server.port}/to-canary-name"}
+    )
+    assert hop.status_code == 400
+    assert "not a public address" in hop.json()["error"]
     # Not on the allowlist: not fetched by ogshot, and Chromium may not fetch it either.
     plain = client.get("/og/avatar.png", params={"src": f"http://127.0.0.1:{canary.port}/x.png"})
     assert plain.status_code == 200
