@@ -149,7 +149,8 @@ async def client_loop(
         try:
             response = await client.get(path)
         except httpx.HTTPError as exc:
-            tally.unexpected.append(f"{type(exc).__name__}: {exc}")
+            stamp = time.strftime("%H:%M:%S")
+            tally.unexpected.append(f"{stamp} {type(exc).__name__} {exc!r} on {path}")
             continue
         elapsed = time.perf_counter() - started
         tally.requests += 1
@@ -270,7 +271,9 @@ async def load(args: argparse.Namespace, run: Run) -> dict[str, Any]:
     async with httpx.AsyncClient(
         base_url=run.base,
         timeout=120,
-        limits=httpx.Limits(max_connections=args.concurrency + 4),
+        # Idle connections are dropped before uvicorn's 5 s keep-alive ends, so that a request is
+        # never sent on a connection the server is closing at that moment (a client-side race).
+        limits=httpx.Limits(max_connections=args.concurrency + 4, keepalive_expiry=2.0),
     ) as client:
         rng = random.Random(args.seed)
         run_id = uuid.uuid4().hex[:8]

@@ -22,6 +22,7 @@ __all__ = [
     "Server",
     "alive",
     "chromium_children",
+    "cmdline",
     "descendants",
     "free_port",
     "group_members",

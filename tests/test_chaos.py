@@ -26,7 +26,7 @@ from ogshot.cache import ImageCache
 from ogshot.pool import Pool
 
 from .conftest import image_of, make_settings, pixel, renders
-from .procs import alive, chromium_children, group_members, wait_for
+from .procs import alive, chromium_children, cmdline, group_members, wait_for
 
 # Green once window.ogshotReady resolves, after `delay` ms (undeclared: any string parameters).
 SLOW = (
@@ -103,6 +103,35 @@ def test_sigkill_of_chromium_during_renders_is_survived(app_with: Any) -> None:
     ready = client.get("/readyz").json()
     assert ready["ready"] is True
     assert ready["pool"]["browser_restarts"] == 1
+
+
+def test_crashed_pages_are_replaced_and_their_renders_retried(app_with: Any) -> None:
+    """SIGKILL every renderer process (each page's own) mid-render: the pages crash, the browser
+    lives on. The renders are retried on fresh pages; the crashed pages are replaced."""
+    client = app_with(pool_size=2, render_timeout=15.0)
+    pool = pool_of(client)
+    browser = pool.browser_pid
+    assert browser is not None
+    with ThreadPoolExecutor(2) as executor:
+        futures = [
+            executor.submit(client.get, "/og/slow.png", params={"delay": "1500", "n": f"c{i}"})
+            for i in range(2)
+        ]
+        assert wait_for(lambda: pool.stats()["busy"] == 2)
+        renderers = [
+            pid for pid in group_members(os.getpgid(browser)) if "--type=renderer" in cmdline(pid)
+        ]
+        assert renderers
+        for pid in renderers:
+            os.kill(pid, signal.SIGKILL)
+        answers = [future.result(timeout=60) for future in futures]
+    for answer in answers:
+        assert answer.status_code == 200, answer.headers.get("x-ogshot-error")
+        assert is_green(answer.content)
+    assert pool.browser_pid == browser and pool.browser_restarts == 0
+    assert pool.pages_replaced >= 2
+    assert wait_for(lambda: pool.stats()["idle"] == 2)
+    assert client.get("/og/minimal.png", params={"title": "after"}).status_code == 200
 
 
 def test_service_is_back_soon_after_sigkill(app_with: Any) -> None:
