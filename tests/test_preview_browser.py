@@ -168,6 +168,24 @@ def test_gallery_lists_every_template_with_a_thumbnail(page: Page, live: Live) -
     page.wait_for_selector("body[data-state=ready]", timeout=WAIT_MS)
 
 
+def test_gallery_picks_up_a_new_template_without_a_reload(page: Page, live: Live) -> None:
+    page.goto(f"{live.url}/preview")
+    page.wait_for_selector("#live[data-state=live]", timeout=WAIT_MS)
+    page.evaluate("() => { window.notReloaded = true; }")
+    (live.templates / "fresh.html").write_text(
+        '{#ogshot\ndescription = "Added while the gallery was open"\n'
+        '[params.title]\nexample = "Fresh"\n#}\n<h1>{{ title }}</h1>\n'
+    )
+    card = page.locator('[data-template="fresh"]')
+    card.wait_for(timeout=WAIT_MS)
+    assert "Added while the gallery was open" in card.inner_text()
+    page.wait_for_function(
+        """() => document.querySelector('[data-template="fresh"] img').naturalWidth === 1200""",
+        timeout=WAIT_MS,
+    )
+    assert page.evaluate("() => window.notReloaded") is True
+
+
 # -- the studio --------------------------------------------------------------------------------
 
 
