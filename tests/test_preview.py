@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from ogshot.app import create_app
 
-from .conftest import image_of, make_settings, mean_difference
+from .conftest import image_of, make_settings, mean_difference, pixel
 from .procs import Server, serve_env
 
 BROKEN_SYNTAX = """{#ogshot
@@ -277,3 +277,20 @@ def test_the_og_url_is_signed_when_a_secret_is_configured(tmp_path: Path) -> Non
         assert served.content == response.content
         unsigned = "&".join(p for p in query.split("&") if not p.startswith("s="))
         assert client.get(f"{path}?{unsigned}").status_code == 403
+
+
+def test_an_edited_static_file_reaches_the_warm_pages(dev: TestClient) -> None:
+    """Warm pages keep loaded CSS in memory; after an edit no render may use the old copy."""
+    css = Path(dev.app.state.renderer.settings.static_dir) / "css" / "base.css"  # type: ignore[attr-defined]
+    original = css.read_text()
+    for n in range(4):  # every page has base.css in its memory by now
+        dev.get(f"/preview/_render/minimal.png?title=before{n}")
+    marker = "body::after { content: ''; position: fixed; left: 0; top: 0; width: 50px;"
+    css.write_text(original + marker + " height: 50px; background: #ff00ff; }\n")
+    try:
+        for n in range(4):
+            shot = dev.get(f"/preview/_render/minimal.png?title=after{n}").content
+            r, g, b = pixel(shot, 10, 10)
+            assert r > 225 and g < 30 and b > 225, n
+    finally:
+        css.write_text(original)
