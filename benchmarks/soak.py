@@ -220,6 +220,7 @@ def start(args: argparse.Namespace) -> Run:
         ("pool_size", "OGSHOT_POOL_SIZE"),
         ("queue_size", "OGSHOT_QUEUE_SIZE"),
         ("recycle_after", "OGSHOT_RECYCLE_AFTER"),
+        ("memory_cache", "OGSHOT_MEMORY_CACHE_SIZE"),
     ):
         if getattr(args, option) is not None:
             env[variable] = str(getattr(args, option))
@@ -282,6 +283,7 @@ async def load(args: argparse.Namespace, run: Run) -> dict[str, Any]:
             await asyncio.gather(*(client.get(u) for u in hot[i : i + 8]))
         before = (await client.get("/readyz")).json()["pool"]
         start_mem = memory(family(mark))
+        start_server = memory([run.server.pid])
         print(
             f"server pid {run.server.pid}, {len(family(mark))} processes, "
             f"RSS {start_mem[0]:.0f} MiB, PSS {start_mem[1]:.0f} MiB at start",
@@ -291,16 +293,17 @@ async def load(args: argparse.Namespace, run: Run) -> dict[str, Any]:
         unique = itertools.count()
         began = time.monotonic()
         until = began + args.duration
-        samples: list[tuple[float, float, float, int]] = []
+        samples: list[tuple[float, float, float, float, int]] = []
 
         async def sampler() -> None:
             while time.monotonic() < until:
                 await asyncio.sleep(min(15.0, args.duration / 8))
                 rss, pss = memory(family(mark))
-                samples.append((time.monotonic() - began, rss, pss, tally.requests))
+                server_rss = memory([run.server.pid])[0]
+                samples.append((time.monotonic() - began, rss, pss, server_rss, tally.requests))
                 print(
                     f"  t={samples[-1][0]:5.0f}s  requests {tally.requests:7d}  "
-                    f"RSS {rss:6.0f} MiB  PSS {pss:6.0f} MiB",
+                    f"RSS {rss:6.0f} MiB  PSS {pss:6.0f} MiB  server RSS {server_rss:5.0f} MiB",
                     flush=True,
                 )
 
@@ -325,6 +328,7 @@ async def load(args: argparse.Namespace, run: Run) -> dict[str, Any]:
         elapsed = time.monotonic() - began
         after_pool = (await client.get("/readyz")).json()["pool"]
         end_mem = memory(family(mark))
+        end_server = memory([run.server.pid])
     renders = after_pool["renders"] - before["renders"]
     result.update(
         requests=tally.requests,
@@ -345,9 +349,11 @@ async def load(args: argparse.Namespace, run: Run) -> dict[str, Any]:
         rss_mib_end=round(end_mem[0]),
         pss_mib_start=round(start_mem[1]),
         pss_mib_end=round(end_mem[1]),
+        server_rss_mib_start=round(start_server[0]),
+        server_rss_mib_end=round(end_server[0]),
         memory_samples=[
-            {"t": round(t), "rss": round(r), "pss": round(p), "requests": n}
-            for t, r, p, n in samples
+            {"t": round(t), "rss": round(r), "pss": round(p), "server_rss": round(v), "requests": n}
+            for t, r, p, v, n in samples
         ],
         load_average=os.getloadavg(),
     )
@@ -389,7 +395,10 @@ def report(result: dict[str, Any]) -> None:
         print(f"chaos           {line}")
     print(
         f"memory          RSS {result['rss_mib_start']} -> {result['rss_mib_end']} MiB, "
-        f"PSS {result['pss_mib_start']} -> {result['pss_mib_end']} MiB (server + Chromium)"
+        f"PSS {result['pss_mib_start']} -> {result['pss_mib_end']} MiB (server + Chromium); "
+        f"the server process alone {result['server_rss_mib_start']} -> "
+        f"{result['server_rss_mib_end']} MiB (its in-memory hot cache fills up to "
+        "OGSHOT_MEMORY_CACHE_SIZE)"
     )
     print(f"after SIGTERM   {result['processes_left_after_sigterm']} processes left")
     print(f"load average    {result['load_average']} (other work on the machine skews timings)")
@@ -404,6 +413,7 @@ def main() -> None:
     parser.add_argument("--pool-size", type=int, default=None, help="OGSHOT_POOL_SIZE")
     parser.add_argument("--queue-size", type=int, default=None, help="OGSHOT_QUEUE_SIZE")
     parser.add_argument("--recycle-after", type=int, default=None, help="OGSHOT_RECYCLE_AFTER")
+    parser.add_argument("--memory-cache", default=None, help="OGSHOT_MEMORY_CACHE_SIZE")
     parser.add_argument("--kill-every", type=float, default=0, help="SIGKILL Chromium every N s")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the figures here")

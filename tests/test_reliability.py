@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 from ogshot.app import create_app
 from ogshot.cache import ImageCache
 from ogshot.config import Settings
+from ogshot.errors import ConfigError
 from ogshot.pool import Pool
 
 from .conftest import image_of, make_settings, pixel
@@ -303,3 +304,38 @@ def test_a_deleted_cache_folder_is_recreated_on_the_next_start(tmp_path: Path) -
     shutil.rmtree(folder)
     cache = make_cache(folder)
     assert cache.healthy and cache.set("k", b"v2", "e") and cache.get("k") == (b"v2", "e")
+
+
+# -- settings ------------------------------------------------------------------------------------
+
+
+def test_reliability_settings_come_from_the_environment() -> None:
+    env = {
+        "OGSHOT_HEALTH_INTERVAL": "2.5",
+        "OGSHOT_HEALTH_TIMEOUT": "1",
+        "OGSHOT_SHUTDOWN_TIMEOUT": "30",
+        "OGSHOT_RECYCLE_AFTER": "100",
+        "OGSHOT_QUEUE_SIZE": "3",
+    }
+    settings = Settings.load(environ=env, config_file=None)
+    assert (settings.health_interval, settings.health_timeout) == (2.5, 1.0)
+    assert settings.shutdown_timeout == 30.0 and settings.recycle_after == 100
+    assert settings.effective_queue_size == 3
+    defaults = Settings.load(environ={}, config_file=None)
+    assert (defaults.health_interval, defaults.health_timeout) == (5.0, 5.0)
+    assert defaults.shutdown_timeout == 15.0 and defaults.render_timeout == 10.0
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("OGSHOT_HEALTH_INTERVAL", "-1"),
+        ("OGSHOT_HEALTH_TIMEOUT", "0"),
+        ("OGSHOT_SHUTDOWN_TIMEOUT", "soon"),
+    ],
+)
+def test_a_bad_reliability_setting_names_itself(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.load(environ={variable: value}, config_file=None)
+    assert value in caught.value.message
+    assert variable.removeprefix("OGSHOT_").lower() in caught.value.message.lower()
