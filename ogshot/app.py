@@ -19,9 +19,11 @@ from starlette.routing import Route
 from . import __version__, preview, signing
 from .compress import fallback_image
 from .config import Settings
-from .errors import InvalidParameter, OgshotError, Overloaded, RenderFailed, RequestTooLarge
+from .errors import InvalidParameter, OgshotError, Overloaded, RenderFailed
 from .openapi import openapi
+from .params import query_params
 from .pipeline import Image, Renderer
+from .timing import server_timing
 
 __all__ = ["create_app"]
 
@@ -46,7 +48,7 @@ async def og_path(request: Request) -> Response:
     """GET|HEAD /og/{template}.{png|jpg|jpeg|webp}?param=value..."""
     name, _, ext = request.path_params["file"].partition(".")
     settings = renderer_of(request).settings
-    params = _query_params(request, settings)
+    params = query_params(request, settings)
     signature = params.pop(signing.SIGNATURE_PARAM, None)
     signing.check(settings, name, params, ext or "png", signature)
     image = await renderer_of(request).image(name, params, ext or "png")
@@ -56,7 +58,7 @@ async def og_path(request: Request) -> Response:
 async def og_query(request: Request) -> Response:
     """GET|HEAD /og?template=NAME&data=<JSON object>&format=png"""
     settings = renderer_of(request).settings
-    query = _query_params(request, settings)
+    query = query_params(request, settings)
     name = query.pop("template", None)
     if not name:
         raise InvalidParameter("template", "required (the name of a template)")
@@ -66,27 +68,13 @@ async def og_query(request: Request) -> Response:
     if query:
         extra = sorted(query)[0]
         raise InvalidParameter(extra, "unknown query parameter here (use template, data, format)")
-    params = _parse_data(data, settings) if data is not None else {}
+    params = _parse_data(data) if data is not None else {}
     signing.check(settings, name, params, fmt, signature)
     image = await renderer_of(request).image(name, params, fmt)
     return image_response(request, image)
 
 
-def _query_params(request: Request, settings: Settings) -> dict[str, str]:
-    raw_query = request.scope.get("query_string", b"")
-    if len(raw_query) > settings.max_query_length:
-        raise RequestTooLarge(
-            f"query string is {len(raw_query)} bytes; the limit is {settings.max_query_length}"
-        )
-    params: dict[str, str] = {}
-    for key, value in request.query_params.multi_items():
-        if key in params:
-            raise InvalidParameter(key, "given more than once")
-        params[key] = value
-    return params
-
-
-def _parse_data(text: str, settings: Settings) -> dict[str, Any]:
+def _parse_data(text: str) -> dict[str, Any]:
     # Measured before parsing: the JSON parser recurses, and 5,000 '[' would exhaust the stack.
     if _nesting(text) > MAX_DATA_DEPTH:
         raise InvalidParameter("data", f"nested deeper than {MAX_DATA_DEPTH} levels")
@@ -96,8 +84,6 @@ def _parse_data(text: str, settings: Settings) -> dict[str, Any]:
         raise InvalidParameter("data", f"not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise InvalidParameter("data", f"must be a JSON object, got {type(data).__name__}")
-    if _depth(data) > MAX_DATA_DEPTH:
-        raise InvalidParameter("data", f"nested deeper than {MAX_DATA_DEPTH} levels")
     return data
 
 
@@ -123,14 +109,6 @@ def _nesting(text: str) -> int:
     return deepest
 
 
-def _depth(value: Any, level: int = 1) -> int:
-    if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level)
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level)
-    return level - 1
-
-
 # -- responses ---------------------------------------------------------------------------------
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -143,7 +121,7 @@ def image_response(request: Request, image: Image) -> Response:
         "etag": etag,
         "cache-control": settings.effective_cache_control,
         "x-ogshot-cache": "hit" if image.cached else "miss",
-        "server-timing": ", ".join(f"{k};dur={v:.1f}" for k, v in image.timings.items()),
+        "server-timing": server_timing(image.timings),
         "accept-ranges": "bytes",
         "vary": "Accept-Encoding",
     }

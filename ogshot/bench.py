@@ -42,23 +42,16 @@ import pyvips
 from playwright.async_api import async_playwright
 
 from . import __version__
-from .chromium import find_chromium
+from .chromium import ESSENTIAL_ARGS, find_chromium
 from .config import Settings
 from .pipeline import Renderer
 from .render import READY_JS
 
 __all__ = ["BenchOptions", "run"]
 
-# Launch flags every headless Chromium needs here (sandbox as root, no background network), but
-# none of ogshot's speed flags: the baseline is Playwright as most code uses it.
-BASELINE_ARGS = (
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-)
+# What every headless Chromium needs here, but none of ogshot's speed flags: the baseline is
+# Playwright as most code uses it.
+BASELINE_ARGS = ESSENTIAL_ARGS
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,7 +11,19 @@ import os
 import shutil
 import sys
 
-__all__ = ["find_chromium"]
+__all__ = ["ESSENTIAL_ARGS", "find_chromium"]
+
+# What any headless Chromium on a server needs: no sandbox (we run as root in containers), and
+# none of the background traffic Chromium starts with, which on a closed network it retries at
+# every start.
+ESSENTIAL_ARGS = (
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+)
 
 # Headless shell first: it starts faster and carries no UI; then the full browsers.
 _CANDIDATES = (

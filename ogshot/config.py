@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .chromium import ESSENTIAL_ARGS
 from .errors import ConfigError
 
 __all__ = ["Settings", "parse_size"]
@@ -23,14 +24,9 @@ __all__ = ["Settings", "parse_size"]
 CONFIG_FILE = "playwright.config.json"
 
 DEFAULT_LAUNCH_ARGS = (
-    "--no-sandbox",
+    *ESSENTIAL_ARGS,
     "--disable-gpu",
     "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
     # Frames on demand instead of at 60 Hz: a capture no longer waits for the next vsync tick.
     "--disable-frame-rate-limit",
     "--disable-gpu-vsync",

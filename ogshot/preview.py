@@ -36,19 +36,19 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .config import Settings
 from .errors import (
     BrowserError,
     InvalidParameter,
     OgshotError,
     Overloaded,
     RenderTimeout,
-    RequestTooLarge,
     TemplateError,
     TemplateNotFound,
 )
+from .params import query_params
 from .pipeline import Renderer
 from .signing import signed_path
+from .timing import server_timing
 from .watch import Watcher
 
 __all__ = ["Studio", "routes"]
@@ -198,7 +198,7 @@ async def render(request: Request) -> Response:
     ext = ext or "png"
     started = time.perf_counter()
     try:
-        params = _query_params(request, renderer.settings)
+        params = query_params(request, renderer.settings)
         image = await renderer.image(name, params, ext)
     except OgshotError as exc:
         return JSONResponse(error_payload(renderer, exc), status_code=exc.status, headers=NO_STORE)
@@ -207,24 +207,10 @@ async def render(request: Request) -> Response:
         **NO_STORE,
         "etag": f'"{image.etag}"',
         "x-ogshot-cache": "hit" if image.cached else "miss",
-        "server-timing": ", ".join(f"{k};dur={v:.1f}" for k, v in timings.items()),
+        "server-timing": server_timing(timings),
         "x-ogshot-url": signed_path(renderer.settings, name, params, ext),
     }
     return Response(image.body, media_type=image.content_type, headers=headers)
-
-
-def _query_params(request: Request, settings: Settings) -> dict[str, str]:
-    size = len(request.scope.get("query_string", b""))
-    if size > settings.max_query_length:
-        raise RequestTooLarge(
-            f"query string is {size} bytes; the limit is {settings.max_query_length}"
-        )
-    params: dict[str, str] = {}
-    for key, value in request.query_params.multi_items():
-        if key in params:
-            raise InvalidParameter(key, "given more than once")
-        params[key] = value
-    return params
 
 
 def error_payload(renderer: Renderer, exc: OgshotError) -> dict[str, Any]:

@@ -19,19 +19,12 @@ import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from ogshot.app import create_app
-from ogshot.chromium import find_chromium
+from ogshot.chromium import ESSENTIAL_ARGS, find_chromium
 from ogshot.config import Settings
 
 from .conftest import make_settings, mean_difference, pixel
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+CHROMIUM_ARGS = list(ESSENTIAL_ARGS)
 WAIT_MS = 15_000
 
 
