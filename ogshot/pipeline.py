@@ -78,7 +78,7 @@ class Renderer:
         # and a hot image skips the disk (images by cache key, with their expiry).
         self._jobs: LRU[Job] = LRU(max_entries=10_000)
         self._hot: LRU[tuple[bytes, str, float]] = LRU(
-            max_entries=10_000,
+            max_entries=10_000 if self.settings.memory_cache_size else 0,  # 0 turns it off
             max_size=self.settings.memory_cache_size,
             size_of=lambda entry: len(entry[0]),
         )

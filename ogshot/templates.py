@@ -151,7 +151,10 @@ def _parse_url(name: str, raw: Any, limit: int) -> str:
     text = str(raw).strip()
     if len(text) > limit:
         raise InvalidParameter(name, f"longer than {limit} characters")
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # e.g. "http://[x": an unbalanced IPv6 bracket
+        raise InvalidParameter(name, f"expected an http(s) URL, got {raw!r}") from None
     if (
         parts.scheme not in ("http", "https")
         or not parts.netloc

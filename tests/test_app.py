@@ -12,6 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from ogshot.app import create_app
+from ogshot.config import parse_size
 
 from .conftest import image_of, make_settings, mean_difference, pixel, renders
 
@@ -273,3 +274,15 @@ def test_images_expire_after_the_ttl(tmp_path: Path) -> None:
         expired = client.get(url)
         assert expired.headers["x-ogshot-cache"] == "miss"  # neither memory nor disk kept it
         assert expired.headers["cache-control"] == "public, max-age=1, immutable"
+
+
+@pytest.mark.parametrize(("memory", "after_disk_clear"), [("64MiB", "hit"), ("0", "miss")])
+def test_memory_cache_holds_hot_images_unless_turned_off(
+    tmp_path: Path, memory: str, after_disk_clear: str
+) -> None:
+    settings = make_settings(tmp_path, pool_size=1, memory_cache_size=parse_size(memory))
+    with TestClient(create_app(settings)) as client:
+        url = "/og/minimal.png?title=hot"
+        assert client.get(url).headers["x-ogshot-cache"] == "miss"
+        client.app.state.renderer.cache.clear()  # type: ignore[attr-defined]
+        assert client.get(url).headers["x-ogshot-cache"] == after_disk_clear

@@ -80,6 +80,7 @@ def test_values_are_converted_and_defaults_applied(catalog: Catalog) -> None:
         ({"title": "x", "on": "perhaps"}, "on"),
         ({"title": "x", "tint": "red;}body{x:url(//evil)"}, "tint"),
         ({"title": "x", "link": "javascript:alert(1)"}, "link"),
+        ({"title": "x", "link": "http://[x"}, "link"),
         ({"title": "x", "mode": "c"}, "mode"),
         ({"title": "x", "extra": "1"}, "extra"),
         ({"title": "x", "bad-name": "1"}, "bad-name"),
