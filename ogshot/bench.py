@@ -16,7 +16,6 @@ Absolute times drift on shared machines; the ratio against the baseline is the h
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import os
@@ -45,7 +44,7 @@ from . import __version__
 from .chromium import ESSENTIAL_ARGS, find_chromium
 from .config import Settings
 from .pipeline import Renderer
-from .render import READY_JS
+from .render import capture
 
 __all__ = ["BenchOptions", "run"]
 
@@ -175,10 +174,8 @@ async def quality(renderer: Renderer, template: str) -> dict[str, dict[str, floa
     job = renderer.prepare(template, params, "png")
     html = renderer.catalog.render_html(job.template, job.values)
     async with renderer.pool.lease() as slot:
-        await slot.page.set_content(html)
-        await slot.page.evaluate(READY_JS)
-        shot = await slot.cdp.send("Page.captureScreenshot", {"format": "png"})  # full quality
-    reference = pyvips.Image.new_from_buffer(base64.b64decode(shot["data"]), "")[:3]
+        shot = await capture(slot, html, time_limit=renderer.settings.render_timeout)
+    reference = pyvips.Image.new_from_buffer(shot.png, "")[:3]  # lossless
     out: dict[str, dict[str, float]] = {}
     for fmt in ("png", "jpeg", "webp"):
         body = await renderer.render(template, params, fmt)

@@ -200,7 +200,9 @@ class Renderer:
             async def attempt(slot: Slot, seconds_left: float) -> Capture:
                 watch.lap("queue")
                 await self._forget_old_static(slot, job.template.static_digest)
-                return await capture(slot, html, time_limit=seconds_left)
+                return await capture(
+                    slot, html, time_limit=seconds_left, template=job.template.name
+                )
 
             # On a crashed page or a killed Chromium, the pool tries once more on a fresh page.
             shot = await self.pool.run(attempt, time_limit=self.settings.render_timeout)

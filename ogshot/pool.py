@@ -64,6 +64,9 @@ class Slot:
     cdp: CDPSession
     document: bytes = _BLANK  # what the next navigation to a document URL is answered with
     scripted: bool = False  # the current document may have left state in the window
+    frame_id: str | None = None  # the main frame's CDP id, looked up once
+    # Set when the page crashes or its browser dies: a raw CDP call would wait for ever then.
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
     # A remote image was shown: the document keeps it by URL ("list of available images") even
     # when the bytes behind the URL change, so the next render needs a fresh document.
     showed_remote: bool = False
@@ -358,7 +361,7 @@ class Pool:
                 id=next(self._ids), generation=generation, context=context, page=page, cdp=cdp
             )
             await context.route("**/*", self._router(slot))
-            page.on("crash", lambda _page: _mark_broken(slot, "page crashed"))
+            page.on("crash", lambda _page: _mark_gone(slot, "page crashed"))
             page.on("popup", lambda popup: self._spawn(_close_quietly(popup)))
             await page.goto(BLANK_URL)
         except BaseException:
@@ -439,6 +442,8 @@ class Pool:
         if self._closing or generation != self._generation:
             return
         log.error("Chromium disconnected; relaunching")
+        for slot in list(self._slots):
+            slot.gone.set()
         self._spawn(self._relaunch())
 
     async def _relaunch(self) -> None:
@@ -584,6 +589,11 @@ def _left_state(slot: Slot) -> bool:
 def _mark_broken(slot: Slot, why: str) -> None:
     log.warning("page %d: %s", slot.id, why)
     slot.broken = True
+
+
+def _mark_gone(slot: Slot, why: str) -> None:
+    _mark_broken(slot, why)
+    slot.gone.set()
 
 
 async def _close_quietly(page: Page) -> None:

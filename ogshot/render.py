@@ -19,25 +19,30 @@ import asyncio
 import base64
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
 
-from .errors import BrowserError, RenderTimeout
+from .errors import BrowserError, RenderTimeout, TemplateError
 from .pool import Slot
 from .timing import Stopwatch
 
 __all__ = ["Capture", "capture"]
 
-# Resolves when the page is ready to be photographed. Templates that draw with JavaScript can set
-# ``window.ogshotReady`` to a promise; it is awaited too.
-READY_JS = """async () => {
+# Resolves when the page is ready to be photographed: loaded (stylesheets, images), web fonts
+# ready, images decoded. Templates that draw with JavaScript can set ``window.ogshotReady`` to a
+# promise; it is awaited too.
+READY_JS = """(async () => {
+  if (document.readyState !== "complete") {
+    await new Promise((resolve) => window.addEventListener("load", resolve, { once: true }));
+  }
   await document.fonts.ready;
   await Promise.all(Array.from(document.images, (img) =>
       img.complete ? null : img.decode().catch(() => null)));
   if (window.ogshotReady && typeof window.ogshotReady.then === "function") {
     await window.ogshotReady;
   }
-}"""
+})()"""
 
 # Anything that can run code in the page. Parameters are escaped before they reach the HTML, so a
 # match comes from the template itself (or, harmlessly, from escaped text that only looks like it).
@@ -50,7 +55,7 @@ class Capture:
     timings: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
 
 
-async def capture(slot: Slot, html: str, *, time_limit: float) -> Capture:
+async def capture(slot: Slot, html: str, *, time_limit: float, template: str = "") -> Capture:
     """Render ``html`` in ``slot`` and capture the viewport."""
     watch = Stopwatch()
     document = html.encode()
@@ -61,13 +66,13 @@ async def capture(slot: Slot, html: str, *, time_limit: float) -> Capture:
                 slot.document = document
                 await slot.page.goto(slot.next_document_url(), wait_until="load", timeout=0)
             else:
-                await slot.page.set_content(html, wait_until="load", timeout=0)
+                await _write(slot, html)
             slot.scripted = scripted
             watch.lap("load")
-            await slot.page.evaluate(READY_JS)
+            await _ready(slot, template)
             watch.lap("ready")
-            shot = await slot.cdp.send(
-                "Page.captureScreenshot", {"format": "png", "optimizeForSpeed": True}
+            shot = await _send(
+                slot, "Page.captureScreenshot", {"format": "png", "optimizeForSpeed": True}
             )
             watch.lap("capture")
     except TimeoutError:
@@ -77,6 +82,48 @@ async def capture(slot: Slot, html: str, *, time_limit: float) -> Capture:
         slot.broken = True
         raise BrowserError(f"browser error: {_first_line(exc)}") from exc
     return Capture(base64.b64decode(shot["data"]), watch.timings)
+
+
+async def _send(slot: Slot, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A CDP call on the slot's page that fails fast when the page crashes or Chromium dies.
+
+    Playwright's own page methods notice a crash; a raw CDP session keeps waiting for ever."""
+    call = asyncio.ensure_future(slot.cdp.send(method, params))
+    gone = asyncio.ensure_future(slot.gone.wait())
+    try:
+        await asyncio.wait((call, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not call.done():
+            call.cancel()
+    if call.done() and not call.cancelled():
+        result: dict[str, Any] = call.result()
+        return result
+    raise BrowserError("the page crashed or Chromium died during the render")
+
+
+async def _write(slot: Slot, html: str) -> None:
+    """Replace the page's document in place: one CDP call, where Playwright's ``set_content``
+    makes several round trips (measured: 5.7 ms against 8.4 ms with the readiness wait)."""
+    if slot.frame_id is None:
+        tree = await _send(slot, "Page.getFrameTree")
+        slot.frame_id = tree["frameTree"]["frame"]["id"]
+    await _send(slot, "Page.setDocumentContent", {"frameId": slot.frame_id, "html": html})
+
+
+async def _ready(slot: Slot, template: str) -> None:
+    result = await _send(
+        slot,
+        "Runtime.evaluate",
+        {"expression": READY_JS, "awaitPromise": True, "returnByValue": True},
+    )
+    details = result.get("exceptionDetails")
+    if details:  # window.ogshotReady rejected: the template's own failure, not the browser's
+        exception = details.get("exception", {})
+        message = exception.get("description") or details.get("text") or "rejected"
+        raise TemplateError(
+            f"window.ogshotReady failed: {_first_line(Exception(message))}", template=template
+        )
 
 
 def _first_line(exc: Exception) -> str:

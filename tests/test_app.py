@@ -286,3 +286,26 @@ def test_memory_cache_holds_hot_images_unless_turned_off(
         assert client.get(url).headers["x-ogshot-cache"] == "miss"
         client.app.state.renderer.cache.clear()  # type: ignore[attr-defined]
         assert client.get(url).headers["x-ogshot-cache"] == after_disk_clear
+
+
+def test_the_capture_waits_for_window_ogshot_ready(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, pool_size=1)
+    (settings.templates_dir / "late.html").write_text(
+        "<body style='margin:0;background:#000'><script>"
+        "window.ogshotReady = new Promise((resolve) => setTimeout(() => {"
+        "  document.body.style.background = '#00ff00'; resolve();"
+        "}, 300));</script></body>"
+    )
+    (settings.templates_dir / "refuses.html").write_text(
+        "<script>window.ogshotReady = Promise.reject(new Error('no data for this card'));</script>"
+    )
+    with TestClient(create_app(settings)) as client:
+        late = client.get("/og/late.png")
+        assert late.status_code == 200
+        r, g, b = pixel(late.content, 5, 5)
+        assert g > 240 and r < 15 and b < 15  # drawn after the promise, not before
+        refused = client.get("/og/refuses.png")
+        assert refused.status_code == 500
+        assert "no data for this card" in refused.headers["x-ogshot-error"]
+        assert renders(client) == 2  # a template's own failure is not retried as a browser one
+        assert client.get("/og/minimal.png?title=after").status_code == 200
