@@ -29,16 +29,37 @@ from .timing import Stopwatch
 
 __all__ = ["Capture", "capture"]
 
-# Resolves when the page is ready to be photographed: loaded (stylesheets, images), web fonts
-# ready, images decoded. Templates that draw with JavaScript can set ``window.ogshotReady`` to a
+# Resolves when the page is ready to be photographed: loaded, web fonts ready, every image decoded
+# (``<img>`` and images that only CSS asks for: backgrounds, masks, borders, ``content``, on
+# elements and their ::before/::after; those may be fetched only when style is first computed,
+# after the load event). Templates that draw with JavaScript can set ``window.ogshotReady`` to a
 # promise; it is awaited too.
-READY_JS = """(async () => {
+READY_JS = r"""(async () => {
   if (document.readyState !== "complete") {
     await new Promise((resolve) => window.addEventListener("load", resolve, { once: true }));
   }
   await document.fonts.ready;
-  await Promise.all(Array.from(document.images, (img) =>
-      img.complete ? null : img.decode().catch(() => null)));
+  const urls = new Set();
+  const collect = (value) => {
+    for (const match of (value || "").matchAll(/url\(\s*(["']?)(.*?)\1\s*\)/g)) urls.add(match[2]);
+  };
+  for (const element of document.querySelectorAll("*")) {
+    for (const pseudo of [null, "::before", "::after"]) {
+      const style = getComputedStyle(element, pseudo);
+      collect(style.backgroundImage);
+      collect(style.maskImage || style.webkitMaskImage);
+      collect(style.borderImageSource);
+      collect(style.listStyleImage);
+      collect(style.content);
+    }
+  }
+  const decode = (img) => img.decode().catch(() => null);
+  await Promise.all([...urls].map((url) => {
+    const img = new Image();
+    img.src = url;
+    return decode(img);
+  }));
+  await Promise.all(Array.from(document.images, (img) => img.complete ? null : decode(img)));
   if (window.ogshotReady && typeof window.ogshotReady.then === "function") {
     await window.ogshotReady;
   }

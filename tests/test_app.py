@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+import pyvips
 from starlette.testclient import TestClient
 
 from ogshot.app import create_app
@@ -309,3 +310,26 @@ def test_the_capture_waits_for_window_ogshot_ready(tmp_path: Path) -> None:
         assert "no data for this card" in refused.headers["x-ogshot-error"]
         assert renders(client) == 2  # a template's own failure is not retried as a browser one
         assert client.get("/og/minimal.png?title=after").status_code == 200
+
+
+def test_images_that_only_css_asks_for_are_in_the_capture(tmp_path: Path) -> None:
+    """Backgrounds and masks are fetched when style is first computed, which can be after the
+    load event: the capture must still wait for them."""
+    settings = make_settings(tmp_path, pool_size=1)
+    red = pyvips.Image.black(8, 8, bands=3).linear(1, [255, 0, 0]).cast("uchar")
+    red.pngsave(str(settings.static_dir / "red.png"))
+    (settings.templates_dir / "css-images.html").write_text(
+        "<style>body{margin:0;width:1200px;height:630px;background:#000}"
+        "body::before{content:'';position:absolute;left:0;top:0;width:600px;height:630px;"
+        "background:url(/static/red.png) 0 0/100% 100%}"
+        "#masked{position:absolute;left:600px;top:0;width:600px;height:630px;background:#0f0;"
+        "-webkit-mask:url(/static/red.png) 0 0/100% 100%;mask:url(/static/red.png) 0 0/100% 100%}"
+        "</style><div id=masked></div>"
+    )
+    with TestClient(create_app(settings)) as client:
+        for title in ("first", "second"):  # a fresh page and a warm one
+            shot = client.get("/og/css-images.png", params={"n": title}).content
+            r, g, b = pixel(shot, 300, 300)
+            assert r > 240 and g < 15 and b < 15, (title, r, g, b)
+            r, g, b = pixel(shot, 900, 300)
+            assert g > 240 and r < 15 and b < 15, (title, r, g, b)
