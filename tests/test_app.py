@@ -127,7 +127,7 @@ def test_unknown_template_is_404_naming_the_templates(client: TestClient) -> Non
     assert response.status_code == 404
     body = response.json()
     assert "nonexistent" in body["error"]
-    assert body["detail"]["available"] == ["article", "minimal"]
+    assert body["detail"]["available"] == ["article", "launch", "minimal"]
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,7 @@ def test_templates_lists_declared_params(env: dict[str, str]) -> None:
     result = CliRunner().invoke(cli, ["templates", "--json"], env=env)
     assert result.exit_code == 0, result.output
     listed = {t["name"]: t for t in json.loads(result.output)}
-    assert set(listed) == {"article", "minimal"}
+    assert set(listed) == {"article", "launch", "minimal"}
     assert {"title", "accent"} <= {p["name"] for p in listed["article"]["params"]}
     text = CliRunner().invoke(cli, ["templates"], env=env).output
     assert "article" in text and "title: str required" in text
