@@ -22,7 +22,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from ogshot.bench import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMATS = ("png", "jpg", "webp")
@@ -111,13 +112,6 @@ def browser_pid(marker: bytes) -> int | None:
         if b"chrom" in exe and not any(a.startswith(b"--type=") for a in argv):
             return pid
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 # -- load ----------------------------------------------------------------------------------------

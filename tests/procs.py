@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+
+from ogshot.bench import free_port
 
 __all__ = [
     "Server",
@@ -112,13 +113,6 @@ def wait_for(check: Callable[[], bool], timeout: float = 20.0, interval: float =
             return True
         time.sleep(interval)
     return check()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Server:
