@@ -8,7 +8,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, TypedDict
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -30,10 +30,6 @@ __all__ = ["create_app"]
 log = logging.getLogger("ogshot")
 
 MAX_DATA_DEPTH = 4
-
-
-class State(TypedDict):
-    renderer: Renderer
 
 
 def renderer_of(request: Request) -> Renderer:
