@@ -192,6 +192,20 @@ class Template:
         }
 
 
+def file_stats(root: Path) -> dict[str, tuple[int, int]]:
+    """path -> (mtime_ns, size) of every file under ``root`` (nothing when it does not exist)."""
+    files: dict[str, tuple[int, int]] = {}
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            full = os.path.join(dirpath, name)
+            try:
+                st = os.stat(full)
+            except OSError:
+                continue
+            files[full] = (st.st_mtime_ns, st.st_size)
+    return files
+
+
 class StaticDigest:
     """Content digest of the static folder, rechecked at most every ``interval`` seconds.
 
@@ -220,24 +234,17 @@ class StaticDigest:
 
     def _scan(self) -> str:
         seen: dict[str, tuple[int, int, str]] = {}
-        if self.root.is_dir():
-            for dirpath, _dirs, names in os.walk(self.root):
-                for fname in names:
-                    full = os.path.join(dirpath, fname)
-                    try:
-                        st = os.stat(full)
-                    except OSError:
-                        continue
-                    rel = os.path.relpath(full, self.root)
-                    old = self._files.get(rel)
-                    if old and old[0] == st.st_mtime_ns and old[1] == st.st_size:
-                        seen[rel] = old
-                        continue
-                    try:
-                        content_hash = hashlib.sha256(Path(full).read_bytes()).hexdigest()
-                    except OSError:
-                        continue
-                    seen[rel] = (st.st_mtime_ns, st.st_size, content_hash)
+        for full, (mtime_ns, size) in file_stats(self.root).items():
+            rel = os.path.relpath(full, self.root)
+            old = self._files.get(rel)
+            if old and old[0] == mtime_ns and old[1] == size:
+                seen[rel] = old
+                continue
+            try:
+                content_hash = hashlib.sha256(Path(full).read_bytes()).hexdigest()
+            except OSError:
+                continue
+            seen[rel] = (mtime_ns, size, content_hash)
         self._files = seen
         h = hashlib.sha256()
         for rel in sorted(seen):

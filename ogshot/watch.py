@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
+
+from .templates import file_stats
 
 __all__ = ["Watcher"]
 
@@ -120,12 +121,5 @@ def _snapshot(roots: Iterable[Path]) -> dict[str, tuple[int, int]]:
     """path -> (mtime_ns, size) of every file under the roots."""
     files: dict[str, tuple[int, int]] = {}
     for root in roots:
-        for dirpath, _dirs, names in os.walk(root):
-            for name in names:
-                full = os.path.join(dirpath, name)
-                try:
-                    st = os.stat(full)
-                except OSError:
-                    continue
-                files[full] = (st.st_mtime_ns, st.st_size)
+        files.update(file_stats(root))
     return files
