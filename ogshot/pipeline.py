@@ -13,7 +13,6 @@ import asyncio
 import hashlib
 import logging
 import time
-import weakref
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -73,7 +72,6 @@ class Renderer:
         self.remote = RemoteImages.from_settings(self.settings)
         self.pool = Pool(self.settings, Assets(self.settings.static_dir, remote=self.remote))
         self._inflight: dict[str, asyncio.Task[Image]] = {}
-        self._static_seen: weakref.WeakKeyDictionary[Slot, str] = weakref.WeakKeyDictionary()
         # The hit path: a repeated request skips validation and hashing (jobs by raw request),
         # and a hot image skips the disk (images by cache key, with their expiry).
         self._jobs: LRU[Job] = LRU(max_entries=10_000)
@@ -182,15 +180,6 @@ class Renderer:
         expires = time.monotonic() + (self.settings.cache_ttl or float("inf"))
         self._hot.set(key, (body, etag, expires))
 
-    async def _forget_old_static(self, slot: Slot, static_digest: str) -> None:
-        """A warm page keeps the static files it has loaded (Blink's memory cache survives
-        ``set_content``): when the static folder changed since the page's last render, its cache
-        is emptied first, or the new cache key would get an image drawn with the old CSS."""
-        seen = self._static_seen.get(slot)
-        self._static_seen[slot] = static_digest
-        if seen is not None and seen != static_digest:
-            await slot.cdp.send("Network.clearBrowserCache")
-
     async def _make(self, job: Job) -> Image:
         watch = Stopwatch()
         try:
@@ -199,9 +188,12 @@ class Renderer:
 
             async def attempt(slot: Slot, seconds_left: float) -> Capture:
                 watch.lap("queue")
-                await self._forget_old_static(slot, job.template.static_digest)
                 return await capture(
-                    slot, html, time_limit=seconds_left, template=job.template.name
+                    slot,
+                    html,
+                    time_limit=seconds_left,
+                    template=job.template.name,
+                    static_digest=job.template.static_digest,
                 )
 
             # On a crashed page or a killed Chromium, the pool tries once more on a fresh page.

@@ -65,6 +65,7 @@ class Slot:
     document: bytes = _BLANK  # what the next navigation to a document URL is answered with
     scripted: bool = False  # the current document may have left state in the window
     frame_id: str | None = None  # the main frame's CDP id, looked up once
+    static_digest: str | None = None  # of the static folder when this page last rendered
     # Set when the page crashes or its browser dies: a raw CDP call would wait for ever then.
     gone: asyncio.Event = field(default_factory=asyncio.Event)
     # A remote image was shown: the document keeps it by URL ("list of available images") even

@@ -76,13 +76,23 @@ class Capture:
     timings: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
 
 
-async def capture(slot: Slot, html: str, *, time_limit: float, template: str = "") -> Capture:
-    """Render ``html`` in ``slot`` and capture the viewport."""
+async def capture(
+    slot: Slot, html: str, *, time_limit: float, template: str = "", static_digest: str = ""
+) -> Capture:
+    """Render ``html`` in ``slot`` and capture the viewport.
+
+    ``static_digest`` names the static folder's content: a warm page keeps the static files it
+    has loaded (Blink's memory cache survives a rewritten document), so when the folder changed
+    since the page's last render its cache is emptied first, or the new cache key would get an
+    image drawn with the old CSS."""
     watch = Stopwatch()
     document = html.encode()
     scripted = _SCRIPTED.search(document) is not None
     try:
         async with asyncio.timeout(time_limit):
+            if slot.static_digest not in (None, static_digest):
+                await _send(slot, "Network.clearBrowserCache")
+            slot.static_digest = static_digest
             if scripted or slot.scripted:
                 slot.document = document
                 await slot.page.goto(slot.next_document_url(), wait_until="load", timeout=0)
