@@ -66,6 +66,13 @@ class LRU(Generic[V]):
                 _, evicted = self._items.popitem(last=False)
                 self._size -= self._size_of(evicted)
 
+    def pop(self, key: Hashable) -> V | None:
+        with self._lock:
+            value = self._items.pop(key, None)
+            if value is not None:
+                self._size -= self._size_of(value)
+        return value
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()

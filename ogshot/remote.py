@@ -21,7 +21,6 @@ the hash of their bytes goes into the cache key of every image that uses them.
 from __future__ import annotations
 
 import asyncio
-import collections
 import concurrent.futures
 import contextlib
 import hashlib
@@ -38,6 +37,7 @@ from urllib.parse import urljoin, urlsplit
 
 from .config import Settings
 from .errors import InvalidParameter
+from .lru import LRU
 
 __all__ = [
     "RemoteImage",
@@ -195,10 +195,12 @@ class RemoteImages:
         self.memory_budget = memory_budget
         self.tls = ssl.create_default_context()
         self.fetches = 0  # network fetches made (not memory hits)
-        self._memory: collections.OrderedDict[str, tuple[float, RemoteImage]] = (
-            collections.OrderedDict()
+        # url -> (expiry, image), least recently used first out once over the budget.
+        self._memory: LRU[tuple[float, RemoteImage]] = LRU(
+            max_entries=100_000 if memory_budget else 0,  # a budget of 0 keeps nothing
+            max_size=memory_budget,
+            size_of=lambda entry: len(entry[1].body),
         )
-        self._held = 0
         self._inflight: dict[str, asyncio.Future[RemoteImage]] = {}
         self._threads: concurrent.futures.ThreadPoolExecutor | None = None
 
@@ -265,9 +267,8 @@ class RemoteImages:
             return None
         expires, image = found
         if time.monotonic() >= expires:
-            self._forget(url)
+            self._memory.pop(url)
             return None
-        self._memory.move_to_end(url)
         return image
 
     async def get(self, url: str) -> RemoteImage:
@@ -402,21 +403,10 @@ class RemoteImages:
     def clear(self) -> None:
         """Forget every fetched image: the next request fetches them again."""
         self._memory.clear()
-        self._held = 0
 
     def _remember(self, image: RemoteImage) -> None:
-        if len(image.body) > self.memory_budget or image.url in self._memory:
-            return
-        self._memory[image.url] = (time.monotonic() + self.ttl, image)
-        self._held += len(image.body)
-        while self._held > self.memory_budget and self._memory:
-            oldest = next(iter(self._memory))
-            self._forget(oldest)
-
-    def _forget(self, url: str) -> None:
-        found = self._memory.pop(url, None)
-        if found is not None:
-            self._held -= len(found[1].body)
+        if self._memory.get(image.url) is None:  # a fresh copy stays until it expires
+            self._memory.set(image.url, (time.monotonic() + self.ttl, image))
 
 
 def _sniff(body: bytes) -> str | None:

@@ -29,3 +29,10 @@ def test_zero_entries_disables_it() -> None:
     lru: LRU[str] = LRU(max_entries=0)
     lru.set("a", "1")
     assert lru.get("a") is None and len(lru) == 0
+
+
+def test_pop_returns_the_value_and_frees_its_size() -> None:
+    lru: LRU[bytes] = LRU(max_entries=10, max_size=100, size_of=len)
+    lru.set("a", b"123")
+    assert lru.pop("a") == b"123" and lru.size == 0 and lru.get("a") is None
+    assert lru.pop("a") is None
