@@ -38,6 +38,12 @@ READY_JS = r"""(async () => {
   if (document.readyState !== "complete") {
     await new Promise((resolve) => window.addEventListener("load", resolve, { once: true }));
   }
+  // A document written in place can report "complete" before its stylesheets have arrived.
+  await Promise.all(Array.from(document.querySelectorAll('link[rel~="stylesheet"]'), (link) =>
+    link.sheet ? null : new Promise((resolve) => {
+      link.addEventListener("load", resolve, { once: true });
+      link.addEventListener("error", resolve, { once: true });
+    })));
   await document.fonts.ready;
   const urls = new Set();
   const collect = (value) => {

@@ -333,3 +333,26 @@ def test_images_that_only_css_asks_for_are_in_the_capture(tmp_path: Path) -> Non
             assert r > 240 and g < 15 and b < 15, (title, r, g, b)
             r, g, b = pixel(shot, 900, 300)
             assert g > 240 and r < 15 and b < 15, (title, r, g, b)
+
+
+def test_every_capture_has_the_current_stylesheet(tmp_path: Path) -> None:
+    """A document written into a warm page can report itself loaded before a stylesheet fetched
+    anew has arrived; each capture must still show it (this caught ~5% stale captures)."""
+    settings = make_settings(tmp_path, pool_size=2, dev=True)  # dev: static changes seen at once
+    css = settings.static_dir / "css" / "base.css"
+    original = css.read_text()
+    with TestClient(create_app(settings)) as client:
+        for round_ in range(20):
+            colour, expected = (("#ff00ff", (255, 0, 255)), ("#00ffff", (0, 255, 255)))[round_ % 2]
+            css.write_text(
+                original + "body::after { content: ''; position: fixed; left: 0; top: 0;"
+                f" width: 50px; height: 50px; background: {colour}; }}\n/* {round_} */\n"
+            )
+            for n in range(2):
+                shot = client.get("/og/minimal.png", params={"title": f"r{round_}-{n}"}).content
+                got = pixel(shot, 10, 10)
+                assert all(abs(a - e) < 30 for a, e in zip(got, expected, strict=True)), (
+                    round_,
+                    n,
+                    got,
+                )
