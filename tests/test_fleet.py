@@ -1,0 +1,155 @@
+"""The Redis adapter against a real redis-server: shared images, one render per key, purges, and a
+Redis that dies and comes back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ogshot.fleet import ALONE, Entry, Fleet
+
+from .services import RedisServer
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+def fleet(server: RedisServer, **overrides: float) -> Fleet:
+    options: dict[str, float] = {"keep": 60, "lock_ttl": 5.0, "timeout": 0.5, **overrides}
+    return Fleet(
+        server.url,
+        keep=int(options["keep"]),
+        lock_ttl=options["lock_ttl"],
+        timeout=options["timeout"],
+    )
+
+
+def test_an_image_stored_by_one_node_is_read_by_another(redis_server: RedisServer) -> None:
+    async def scenario() -> None:
+        a, b = fleet(redis_server, keep=120), fleet(redis_server)
+        entry = Entry(body=b"\x89PNG\r\n\x1a\nbytes\n\x00more", etag="e" * 32, stored_at=1234.5)
+        await a.set("k-shared", entry)
+        assert await b.get("k-shared") == entry
+        ttl = await b.redis.ttl("ogshot:img:k-shared")
+        assert 100 < ttl <= 120
+        assert await b.get("k-absent") is None
+        await a.close()
+        await b.close()
+
+    asyncio.run(scenario())
+
+
+def test_one_node_renders_the_others_wait_for_its_image(redis_server: RedisServer) -> None:
+    async def scenario() -> None:
+        a, b = fleet(redis_server), fleet(redis_server)
+        held = await a.lock("k-flight")
+        assert held is not None and held is not ALONE
+        assert await b.lock("k-flight") is None  # taken
+
+        async def winner() -> None:
+            await asyncio.sleep(0.2)
+            await a.set("k-flight", Entry(b"body", "t" * 32, time.time()))
+            await a.unlock(held)
+
+        waiting = asyncio.ensure_future(b.wait("k-flight", time.monotonic() + 5))
+        await winner()
+        found = await waiting
+        assert found is not None and found.body == b"body"
+        again = await b.lock("k-flight")  # released: free for the next render
+        assert again is not None
+        await b.unlock(again)
+        await a.close()
+        await b.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_lock_whose_holder_vanished_expires_and_waiters_render(
+    redis_server: RedisServer,
+) -> None:
+    async def scenario() -> None:
+        dead, b = fleet(redis_server, lock_ttl=0.3), fleet(redis_server)
+        assert await dead.lock("k-dead") is not None  # never released: its node "died"
+        started = time.monotonic()
+        assert await b.wait("k-dead", started + 5) is None
+        assert time.monotonic() - started < 2  # gave up when the lock expired, not at the deadline
+        mine = await b.lock("k-dead")
+        assert mine is not None and mine is not ALONE
+        await b.unlock(mine)
+        await dead.close()
+        await b.close()
+
+    asyncio.run(scenario())
+
+
+def test_purge_removes_keys_for_every_node_and_bumps_the_generation(
+    redis_server: RedisServer,
+) -> None:
+    async def scenario() -> None:
+        a, b = fleet(redis_server), fleet(redis_server)
+        before = await b.generation()
+        assert before is not None
+        for key in ("p1", "p2", "p3"):
+            await a.set(key, Entry(key.encode(), "x" * 32, time.time()))
+        generation = await a.purge(["p1", "p2"])
+        assert generation == before + 1
+        assert await b.generation() == generation
+        assert await b.get("p1") is None and await b.get("p2") is None
+        assert (await b.get("p3")) is not None
+        assert await b.purged("p1", since=before)
+        assert not await b.purged("p1", since=generation)  # a copy made after the purge is fine
+        assert not await b.purged("p3", since=before)
+        await a.close()
+        await b.close()
+
+    asyncio.run(scenario())
+
+
+def test_redis_killed_then_restarted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="ogshot.fleet")
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+
+        async def scenario() -> None:
+            node = fleet(server, timeout=0.3)
+            node.RETRY_AFTER = 0.2
+            await node.set("k", Entry(b"v", "e" * 32, time.time()))
+            assert (await node.get("k")) is not None and node.healthy
+
+            server.stop()
+            for _ in range(5):  # every call answers at once, as a miss
+                started = time.monotonic()
+                assert await node.get("k") is None
+                assert time.monotonic() - started < 1.0
+                assert await node.lock("k") is ALONE  # render alone
+                await asyncio.sleep(0.05)
+            assert not node.healthy
+            assert await node.generation() is None
+            with pytest.raises(Exception):  # noqa: B017 - a purge must not look done
+                await node.purge(["k"])
+
+            server.start()  # same port, empty
+            for _ in range(100):  # redis-py reconnects by itself
+                if await node.ping():
+                    break
+                await asyncio.sleep(0.1)  # polling a server, not waiting for an event
+            assert node.healthy
+            await node.set("k2", Entry(b"v2", "e" * 32, time.time()))
+            found = await node.get("k2")
+            assert found is not None and found.body == b"v2"
+            await node.close()
+
+        asyncio.run(scenario())
+    finally:
+        server.stop()
+    downs = [r for r in caplog.records if "unavailable" in r.getMessage()]
+    backs = [r for r in caplog.records if "is back after" in r.getMessage()]
+    assert len(downs) == 1 and len(backs) == 1, [r.getMessage() for r in caplog.records]
