@@ -1,15 +1,22 @@
-"""ogshot: Open Graph images from HTML/CSS templates, rendered by warm Chromium pages."""
+"""ogshot: Open Graph images from HTML/CSS templates, rendered by warm Chromium pages.
+
+Importing the package is cheap: ``sign_url`` (what a web app calls to build image URLs) needs
+neither Playwright nor pyvips, and the heavier names below are imported on first use (PEP 562).
+"""
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+import importlib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .config import Settings
-from .errors import OgshotError
-from .pipeline import Image, Renderer
+from .version import __version__
+
+if TYPE_CHECKING:
+    from .app import create_app
+    from .config import Settings
+    from .errors import OgshotError
+    from .pipeline import Image, Renderer
 
 __all__ = [
     "Image",
@@ -21,11 +28,27 @@ __all__ = [
     "sign_url",
 ]
 
+# name -> the module that defines it, imported when the name is first asked for
+_LAZY = {
+    "Image": ".pipeline",
+    "OgshotError": ".errors",
+    "Renderer": ".pipeline",
+    "Settings": ".config",
+    "create_app": ".app",
+}
 
-def create_app(settings: Settings | None = None):  # type: ignore[no-untyped-def]
-    from .app import create_app as _create_app
 
-    return _create_app(settings)
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ogshot' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 def sign_url(
@@ -38,6 +61,7 @@ def sign_url(
 ) -> str:
     """The /og URL of ``template`` with ``params``, signed with the first ``OGSHOT_SECRET``
     (unsigned when none is set); ``base`` (``https://og.example.com``) is put in front."""
+    from .config import Settings
     from .signing import signed_path
 
     return base.rstrip("/") + signed_path(settings or Settings.load(), template, params, format)

@@ -1,5 +1,5 @@
 """create_app(settings) -> the Starlette app: routes, a lifespan that owns the Renderer, and
-one error handler that turns ogshot's exceptions into JSON (failed renders: a fallback image)."""
+http_errors.error_response answering every error (JSON; failed renders on /og: a fallback image)."""
 
 from __future__ import annotations
 
@@ -16,14 +16,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import __version__, preview, signing
-from .compress import fallback_image
+from . import preview, signing
 from .config import Settings
-from .errors import InvalidParameter, OgshotError, Overloaded, RenderFailed
+from .errors import InvalidParameter, OgshotError
+from .http_errors import ErrorRoute, error_response
 from .openapi import openapi
 from .params import query_params
 from .pipeline import Image, Renderer
 from .timing import server_timing
+from .version import __version__
 
 __all__ = ["create_app"]
 
@@ -175,35 +176,6 @@ def _byte_range(header: str, size: int) -> tuple[int, int] | None:
     return (start, end)
 
 
-def error_response(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, HTTPException):
-        message = "not found" if exc.status_code == 404 else str(exc.detail)
-        return JSONResponse({"error": message, "detail": None}, status_code=exc.status_code)
-    if not isinstance(exc, OgshotError):
-        log.exception("unexpected error on %s", request.url.path, exc_info=exc)
-        exc = OgshotError("internal error")
-    if isinstance(exc, RenderFailed) and request.url.path.startswith("/og"):
-        # A crawler gets a picture, but never caches it: no-store, and never in the disk cache.
-        settings = renderer_of(request).settings
-        body = fallback_image(settings.width, settings.height)
-        headers = {
-            "cache-control": "no-store",
-            "x-ogshot-error": _header_safe(exc.message),
-        }
-        if request.method == "HEAD":
-            headers["content-length"] = str(len(body))
-            body = b""
-        return Response(body, status_code=exc.status, headers=headers, media_type="image/png")
-    headers = {"cache-control": "no-store"}
-    if isinstance(exc, Overloaded):
-        headers["retry-after"] = str(exc.retry_after)
-    return JSONResponse(exc.to_json(), status_code=exc.status, headers=headers)
-
-
-def _header_safe(text: str) -> str:
-    return text.encode("ascii", "replace").decode()[:300].replace("\r", " ").replace("\n", " ")
-
-
 # -- health ------------------------------------------------------------------------------------
 
 
@@ -254,8 +226,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await renderer.close()
 
     routes = [
-        Route("/og", og_query, methods=["GET", "HEAD"]),
-        Route("/og/{file:str}", og_path, methods=["GET", "HEAD"]),
+        ErrorRoute("/og", og_query, methods=["GET", "HEAD"], fallback_image=True),
+        ErrorRoute("/og/{file:str}", og_path, methods=["GET", "HEAD"], fallback_image=True),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/openapi.json", openapi_json, methods=["GET", "HEAD"]),
@@ -266,7 +238,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={
             OgshotError: error_response,
             HTTPException: error_response,
-            Exception: error_response,
+            Exception: error_response,  # Starlette answers it from its outermost middleware
         },
     )
     if settings.dev:  # the design studio; off in production, where /preview is a 404

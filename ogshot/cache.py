@@ -34,8 +34,8 @@ from typing import Any
 
 import diskcache
 
-from . import __version__
 from .config import Settings
+from .version import __version__
 
 __all__ = ["BytesOnlyDisk", "ImageCache", "UnsafeCacheValue", "cache_key"]
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import click
 
-from . import __version__
 from .config import Settings
 from .errors import OgshotError
+from .version import __version__
 
 __all__ = ["main"]
 
@@ -64,11 +64,10 @@ def serve(
     """Serve /og images over HTTP."""
     import uvicorn
 
-    if dev:
-        os.environ["OGSHOT_DEV"] = "1"
-    settings = _settings(host=host, port=port)
-    # Workers build their own Settings from the environment: pass the CLI's choices through it.
-    os.environ["OGSHOT_HOST"], os.environ["OGSHOT_PORT"] = settings.host, str(settings.port)
+    settings = _settings(host=host, port=port, dev=dev or None)
+    # Settings are built once, here; every worker (and a --reload restart) rebuilds exactly
+    # these from the environment it inherits.
+    os.environ.update(settings.to_env())
     uvicorn.run(
         "ogshot.app:app_from_env",
         factory=True,

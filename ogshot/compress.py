@@ -4,22 +4,13 @@ event loop (``starlette.concurrency.run_in_threadpool`` or ``asyncio.to_thread``
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Final
 
 import pyvips
 
 from .config import Settings
+from .formats import CONTENT_TYPES, FORMATS, normalize_format  # re-exported: pipeline uses them
 
 __all__ = ["CONTENT_TYPES", "FORMATS", "encode", "fallback_image", "normalize_format"]
-
-CONTENT_TYPES: Final = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
-FORMATS: Final = tuple(CONTENT_TYPES)
-_ALIASES: Final = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg", "webp": "webp"}
-
-
-def normalize_format(text: str) -> str | None:
-    """'png' | 'jpg' | 'jpeg' | 'webp' (any case) -> the canonical name, else None."""
-    return _ALIASES.get(text.lower())
 
 
 def encode(captured: bytes, fmt: str, settings: Settings) -> bytes:

@@ -3,25 +3,38 @@
 Sources, later ones winning: the defaults below, ``playwright.config.json`` (the browser side),
 ``OGSHOT_*`` environment variables, then keyword overrides from Python or the CLI. A bad value
 raises ConfigError naming the key and the value.
+
+Every field is an environment variable, ``OGSHOT_<FIELD>`` unless ``_ENV_NAMES`` gives it its
+public name, parsed by the field's type: ``int``, ``float``, ``str``, ``Path``, ``bool``
+(1/0, true/false, yes/no, on/off), ``Bytes`` (``500MB``, ``1GiB``), ``tuple[str, ...]``
+(comma-separated, or a JSON array when an item holds a comma), ``Literal[...]`` and ``X | None``
+(empty means None). A new field needs no code here, only its row in the README's table (a test
+checks). ``Settings.to_env`` is the way back.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import re
+import types
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from .chromium import ESSENTIAL_ARGS
 from .errors import ConfigError
 
-__all__ = ["Settings", "parse_size"]
+__all__ = ["Bytes", "EnvVar", "Settings", "env_vars", "parse_size"]
 
 CONFIG_FILE = "playwright.config.json"
+
+# A count of bytes: its environment variable may say ``500MB`` or ``1GiB`` (see parse_size).
+Bytes = Annotated[int, "bytes"]
 
 DEFAULT_LAUNCH_ARGS = (
     *ESSENTIAL_ARGS,
@@ -74,10 +87,10 @@ class Settings:
     templates_dir: Path = Path("html_templates")
     static_dir: Path = Path("static")
     cache_dir: Path = field(default_factory=_default_cache_dir)
-    cache_size: int = 1 << 30
+    cache_size: Bytes = 1 << 30
     cache_ttl: int = 7 * 24 * 3600
     cache_control: str = ""  # empty: "public, max-age=<cache_ttl>, immutable"
-    memory_cache_size: int = 64 << 20  # hot images kept in memory in front of the disk cache
+    memory_cache_size: Bytes = 64 << 20  # hot images kept in memory in front of the disk cache
     pool_size: int = field(default_factory=_default_pool_size)
     render_timeout: float = 10.0
     queue_size: int = 0  # 0: 16 waiting requests per page
@@ -101,7 +114,7 @@ class Settings:
     max_query_length: int = 8192
     max_params: int = 32
     max_param_length: int = 1000
-    remote_images_max_size: int = 5_000_000  # bytes per remote image
+    remote_images_max_size: Bytes = 5_000_000  # bytes per remote image
     remote_images_timeout: float = 5.0  # seconds per remote image, redirects included
     remote_images_ttl: int = 3600  # seconds a fetched remote image is reused
 
@@ -167,16 +180,32 @@ class Settings:
             values.update(_from_file(path))
         elif config_file is not None or "OGSHOT_CONFIG" in env:
             raise ConfigError("OGSHOT_CONFIG", str(path), "file does not exist")
-        for var, (key, parse) in _ENV.items():
-            raw = env.get(var)
-            if raw is None or (raw.strip() == "" and key not in _EMPTY_OK):
+        from_env: dict[str, str] = {}  # field -> 'OGSHOT_X=...', to name it in an error
+        for var in env_vars():
+            raw = env.get(var.name)
+            if raw is None or (raw.strip() == "" and not var.empty_ok):
                 continue
             try:
-                values[key] = parse(raw.strip())
+                values[var.field] = var.parse(raw.strip())
             except (ValueError, TypeError) as exc:
-                raise ConfigError(var, raw, str(exc) or "not a valid value") from None
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+                raise ConfigError(var.name, raw, str(exc) or "not a valid value") from None
+            from_env[var.field] = f"{var.name}={raw!r}"
+        for key, value in overrides.items():
+            if value is not None:
+                values[key] = value
+                from_env.pop(key, None)
+        try:
+            return cls(**values)
+        except ConfigError as exc:
+            if exc.key not in from_env:
+                raise
+            reason = f"{exc.reason} (from {from_env[exc.key]})"
+            raise ConfigError(exc.key, exc.value, reason) from None
+
+    def to_env(self) -> dict[str, str]:
+        """Every field as its ``OGSHOT_*`` variable: ``Settings.load(environ=s.to_env())`` is
+        ``s`` again. How ``ogshot serve`` hands its settings to worker processes."""
+        return {var.name: var.format(getattr(self, var.field)) for var in env_vars()}
 
 
 def _check(value: Any, key: str, ok: Callable[[Any], bool], reason: str) -> None:
@@ -214,49 +243,94 @@ def _bool(text: str) -> bool:
     raise ValueError("not a boolean (use 1/0, true/false, yes/no, on/off)")
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError("must not be negative")
-    return value
+def _number(kind: Callable[[str], Any], what: str) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            return kind(text)
+        except ValueError:
+            raise ValueError(f"not {what}") from None
+
+    return parse
 
 
-def _csv(text: str) -> tuple[str, ...]:
+def _strings(text: str) -> tuple[str, ...]:
+    if text.startswith("["):
+        items = json.loads(text)
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise ValueError("a JSON array must hold only strings")
+        return tuple(items)
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
-_EMPTY_OK = {"secrets", "remote_images", "dev"}
+def _format_strings(items: tuple[str, ...]) -> str:
+    plain = ",".join(items)
+    if all(i and i == i.strip() and "," not in i for i in items) and not plain.startswith("["):
+        return plain
+    return json.dumps(list(items))
 
-_ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "OGSHOT_HOST": ("host", str),
-    "OGSHOT_PORT": ("port", int),
-    "OGSHOT_TEMPLATES_DIR": ("templates_dir", Path),
-    "OGSHOT_STATIC_DIR": ("static_dir", Path),
-    "OGSHOT_CACHE_DIR": ("cache_dir", Path),
-    "OGSHOT_CACHE_SIZE": ("cache_size", parse_size),
-    "OGSHOT_CACHE_TTL": ("cache_ttl", _positive_int),
-    "OGSHOT_CACHE_CONTROL": ("cache_control", str),
-    "OGSHOT_MEMORY_CACHE_SIZE": ("memory_cache_size", parse_size),
-    "OGSHOT_POOL_SIZE": ("pool_size", int),
-    "OGSHOT_RENDER_TIMEOUT": ("render_timeout", float),
-    "OGSHOT_QUEUE_SIZE": ("queue_size", int),
-    "OGSHOT_QUEUE_TIMEOUT": ("queue_timeout", float),
-    "OGSHOT_SECRET": ("secrets", _csv),
-    "OGSHOT_REMOTE_IMAGES": ("remote_images", _csv),
-    "OGSHOT_REMOTE_IMAGES_MAX_SIZE": ("remote_images_max_size", parse_size),
-    "OGSHOT_REMOTE_IMAGES_TIMEOUT": ("remote_images_timeout", float),
-    "OGSHOT_REMOTE_IMAGES_TTL": ("remote_images_ttl", _positive_int),
-    "OGSHOT_DEV": ("dev", _bool),
-    "OGSHOT_CHROMIUM": ("executable_path", str),
-    "OGSHOT_PNG_COLOURS": ("png_colours", int),
-    "OGSHOT_PNG_COMPRESSION": ("png_compression", int),
-    "OGSHOT_JPEG_QUALITY": ("jpeg_quality", int),
-    "OGSHOT_WEBP_QUALITY": ("webp_quality", int),
-    "OGSHOT_RECYCLE_AFTER": ("recycle_after", _positive_int),
-    "OGSHOT_HEALTH_INTERVAL": ("health_interval", float),
-    "OGSHOT_HEALTH_TIMEOUT": ("health_timeout", float),
-    "OGSHOT_SHUTDOWN_TIMEOUT": ("shutdown_timeout", float),
-}
+
+# Fields whose public variable is not OGSHOT_<FIELD> (names in CONVENTIONS.md).
+_ENV_NAMES = {"secrets": "OGSHOT_SECRET", "executable_path": "OGSHOT_CHROMIUM"}
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """One environment variable: its name, the field it sets, and how its text reads and reads
+    back. ``empty_ok``: an empty value means something (none, off) instead of "not set"."""
+
+    name: str
+    field: str
+    parse: Callable[[str], Any]
+    format: Callable[[Any], str]
+    empty_ok: bool = False
+
+
+@functools.cache
+def env_vars() -> tuple[EnvVar, ...]:
+    """The environment variables, one per Settings field, derived from the fields' types."""
+    hints = typing.get_type_hints(Settings, include_extras=True)
+    return tuple(
+        _env_var(_ENV_NAMES.get(f.name, f"OGSHOT_{f.name.upper()}"), f.name, hints[f.name])
+        for f in dataclasses.fields(Settings)
+    )
+
+
+def _env_var(name: str, key: str, kind: Any) -> EnvVar:
+    args = typing.get_args(kind)
+    if typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in args:
+        if len(args) != 2:
+            raise TypeError(f"Settings.{key}: one type or None, not {kind!r}")
+        inner = _env_var(name, key, next(a for a in args if a is not type(None)))
+
+        def parse_optional(text: str) -> Any:
+            return inner.parse(text) if text else None
+
+        def format_optional(value: Any) -> str:
+            return "" if value is None else inner.format(value)
+
+        return EnvVar(name, key, parse_optional, format_optional, empty_ok=True)
+    if kind == Bytes:
+        return EnvVar(name, key, parse_size, str)
+    if kind is bool:
+        return EnvVar(name, key, _bool, lambda v: "1" if v else "0", empty_ok=True)
+    if kind in (str, Path):
+        return EnvVar(name, key, kind, str)
+    if kind is int:
+        return EnvVar(name, key, _number(int, "a whole number"), str)
+    if kind is float:
+        return EnvVar(name, key, _number(float, "a number"), repr)
+    if kind == tuple[str, ...]:
+        return EnvVar(name, key, _strings, _format_strings, empty_ok=True)
+    if typing.get_origin(kind) is Literal and all(isinstance(a, str) for a in args):
+
+        def parse_choice(text: str) -> str:
+            if text not in args:
+                raise ValueError(f"must be one of {', '.join(args)}")
+            return text
+
+        return EnvVar(name, key, parse_choice, str)
+    raise TypeError(f"Settings.{key}: no environment variable for type {kind!r}")
+
 
 # playwright.config.json keys -> Settings fields.
 _FILE_KEYS: dict[str, tuple[str, type | tuple[type, ...]]] = {

@@ -1,23 +1,29 @@
-"""ogshot's exceptions. Each class carries the HTTP status it is answered with.
+"""ogshot's exceptions. Each class carries how it is answered: its HTTP status, a ``kind`` (a
+stable snake_case name for JSON, logs and metrics), extra response headers, and whether an image
+route answers it with the fallback image. ``http_errors.error_response`` renders every one.
 
-OgshotError (500)
-├── ConfigError (500)             a setting has a bad value; stops the start
-├── BadRequest (400)
-│   ├── InvalidParameter (400)    names the parameter
-│   └── InvalidFormat (400)
-├── Forbidden (403)               missing or wrong URL signature
-├── TemplateNotFound (404)        names the templates that exist
-├── RequestTooLarge (414)         query string or data too long
-├── Overloaded (503)              no page free in time; carries retry_after
-└── RenderFailed (500)            answered with the fallback image, never cached
-    ├── TemplateError (500)       Jinja syntax/undefined errors; carries the line
-    ├── BrowserError (500)        the page or Chromium failed
-    └── RenderTimeout (504)       the render deadline passed
+OgshotError (500, internal)
+├── ConfigError (500, config)             a setting has a bad value; stops the start
+├── BadRequest (400, request)
+│   ├── InvalidParameter (400, parameter) names the parameter
+│   ├── InvalidFormat (400, format)
+│   └── RemoteImageError (400, remote_image)  a remote image may not or could not be fetched
+├── Forbidden (403, forbidden)            missing or wrong URL signature
+├── TemplateNotFound (404, not_found)     names the templates that exist
+├── RequestTooLarge (414, too_large)      query string or data too long
+├── Overloaded (503, overloaded)          no page free in time; Retry-After
+└── RenderFailed (500, render)            image routes: the fallback image, never cached
+    ├── TemplateError (500, template)     Jinja syntax/undefined errors; carries the line
+    ├── BrowserError (500, browser)       the page or Chromium failed
+    └── RenderTimeout (504, timeout)      the render deadline passed
+
+A subclass that names no ``kind`` gets its class name in snake_case, so every class has its own.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, ClassVar
 
 __all__ = [
     "BadRequest",
@@ -28,6 +34,7 @@ __all__ = [
     "InvalidParameter",
     "OgshotError",
     "Overloaded",
+    "RemoteImageError",
     "RenderFailed",
     "RenderTimeout",
     "RequestTooLarge",
@@ -37,44 +44,70 @@ __all__ = [
 
 
 class OgshotError(Exception):
-    status: int = 500
+    status: ClassVar[int] = 500
+    kind: ClassVar[str] = "internal"
+    # Answered with the fallback image (no-store) by a route that serves images.
+    fallback_image: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" not in cls.__dict__:
+            cls.kind = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
 
     def __init__(self, message: str, *, detail: Any = None) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail
 
+    def headers(self) -> dict[str, str]:
+        """Response headers this error adds (lower-case names)."""
+        return {}
+
     def to_json(self) -> dict[str, Any]:
         return {"error": self.message, "detail": self.detail}
 
 
 class ConfigError(OgshotError):
+    kind = "config"
+
     def __init__(self, key: str, value: object, reason: str) -> None:
         super().__init__(f"Config {key!r} has value {value!r}: {reason}")
         self.key = key
         self.value = value
+        self.reason = reason
 
 
 class BadRequest(OgshotError):
     status = 400
+    kind = "request"
 
 
 class InvalidParameter(BadRequest):
+    kind = "parameter"
+
     def __init__(self, name: str, reason: str) -> None:
         super().__init__(f"parameter {name!r}: {reason}", detail={"parameter": name})
         self.name = name
 
 
 class InvalidFormat(BadRequest):
-    pass
+    kind = "format"
+
+
+class RemoteImageError(BadRequest):
+    """A remote image that may not or could not be fetched; the message says why."""
+
+    kind = "remote_image"
 
 
 class Forbidden(OgshotError):
     status = 403
+    kind = "forbidden"
 
 
 class TemplateNotFound(OgshotError):
     status = 404
+    kind = "not_found"
 
     def __init__(self, name: str, available: list[str]) -> None:
         super().__init__(f"no template named {name!r}", detail={"available": available})
@@ -83,21 +116,30 @@ class TemplateNotFound(OgshotError):
 
 class RequestTooLarge(OgshotError):
     status = 414
+    kind = "too_large"
 
 
 class Overloaded(OgshotError):
     status = 503
+    kind = "overloaded"
 
     def __init__(self, message: str, *, retry_after: int = 1) -> None:
         super().__init__(message, detail={"retry_after": retry_after})
         self.retry_after = retry_after
 
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": str(self.retry_after)}
+
 
 class RenderFailed(OgshotError):
     status = 500
+    kind = "render"
+    fallback_image = True
 
 
 class TemplateError(RenderFailed):
+    kind = "template"
+
     def __init__(self, message: str, *, template: str, line: int | None = None) -> None:
         super().__init__(message, detail={"template": template, "line": line})
         self.template = template
@@ -105,8 +147,9 @@ class TemplateError(RenderFailed):
 
 
 class BrowserError(RenderFailed):
-    pass
+    kind = "browser"
 
 
 class RenderTimeout(RenderFailed):
     status = 504
+    kind = "timeout"

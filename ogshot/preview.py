@@ -36,15 +36,8 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .errors import (
-    BrowserError,
-    InvalidParameter,
-    OgshotError,
-    Overloaded,
-    RenderTimeout,
-    TemplateError,
-    TemplateNotFound,
-)
+from .errors import OgshotError, TemplateError, TemplateNotFound
+from .http_errors import ErrorRoute
 from .params import query_params
 from .pipeline import Renderer
 from .signing import signed_path
@@ -122,8 +115,13 @@ def routes() -> list[BaseRoute]:
         Route("/preview", gallery_page, methods=["GET"]),
         Mount("/preview/_assets", app=StaticFiles(directory=ASSETS), name="preview_assets"),
         Route("/preview/_api/templates", list_templates, methods=["GET"]),
-        Route("/preview/_api/templates/{name:str}", describe_template, methods=["GET"]),
-        Route("/preview/_render/{file:str}", render, methods=["GET"]),
+        ErrorRoute(
+            "/preview/_api/templates/{name:str}",
+            describe_template,
+            methods=["GET"],
+            explain=explain,
+        ),
+        ErrorRoute("/preview/_render/{file:str}", render, methods=["GET"], explain=explain),
         Route("/preview/_events", events, methods=["GET"]),
         Route("/preview/{name:str}", studio_page, methods=["GET"]),
     ]
@@ -175,33 +173,29 @@ async def list_templates(request: Request) -> Response:
     for name in renderer.catalog.names():
         try:
             items.append(_describe(renderer, name))
-        except OgshotError as exc:
-            items.append({"name": name, "params": [], **error_payload(renderer, exc)})
+        except OgshotError as exc:  # listed with its error, as the overlay would show it
+            error = {"error": exc.message, "detail": explain(request, exc)}
+            items.append({"name": name, "params": [], **error})
     return JSONResponse({"templates": items}, headers=NO_STORE)
 
 
 async def describe_template(request: Request) -> Response:
     renderer = _renderer(request)
-    try:
-        return JSONResponse(_describe(renderer, request.path_params["name"]), headers=NO_STORE)
-    except OgshotError as exc:
-        return JSONResponse(error_payload(renderer, exc), status_code=exc.status, headers=NO_STORE)
+    return JSONResponse(_describe(renderer, request.path_params["name"]), headers=NO_STORE)
 
 
 # -- the image ---------------------------------------------------------------------------------
 
 
 async def render(request: Request) -> Response:
-    """Like /og/{name}.{ext}, but a failure is JSON the studio can show, never a fallback image."""
+    """Like /og/{name}.{ext}, but a failure is JSON the studio can show (its route ``explain``s
+    errors), never a fallback image."""
     renderer = _renderer(request)
     name, _, ext = request.path_params["file"].partition(".")
     ext = ext or "png"
     started = time.perf_counter()
-    try:
-        params = query_params(request, renderer.settings)
-        image = await renderer.image(name, params, ext)
-    except OgshotError as exc:
-        return JSONResponse(error_payload(renderer, exc), status_code=exc.status, headers=NO_STORE)
+    params = query_params(request, renderer.settings)
+    image = await renderer.image(name, params, ext)
     timings = {**image.timings, "total": (time.perf_counter() - started) * 1000}
     headers = {
         **NO_STORE,
@@ -213,35 +207,28 @@ async def render(request: Request) -> Response:
     return Response(image.body, media_type=image.content_type, headers=headers)
 
 
-def error_payload(renderer: Renderer, exc: OgshotError) -> dict[str, Any]:
-    """``{"error": message, "detail": {...}}`` with what the studio's overlay shows."""
+HINTS = {
+    "timeout": "Is the page waiting for something that never finishes: window.ogshotReady, "
+    "a font, an image, a script?",
+}
+
+
+def explain(request: Request, exc: OgshotError) -> dict[str, Any]:
+    """The error's ``detail`` with what the studio's overlay shows: its kind and status, the
+    template file, line and source excerpt, a hint."""
+    root = _renderer(request).catalog.root
     detail: dict[str, Any] = dict(exc.detail) if isinstance(exc.detail, dict) else {}
-    detail["kind"] = _kind(exc)
+    detail["kind"] = exc.kind
     detail["status"] = exc.status
     if isinstance(exc, TemplateError):
-        path, line = _where(exc, renderer.catalog.root)
+        path, line = _where(exc, root)
         if path is not None:
-            detail["file"] = path.relative_to(renderer.catalog.root.resolve()).as_posix()
+            detail["file"] = path.relative_to(root.resolve()).as_posix()
             detail["line"] = line
             detail["excerpt"] = _excerpt(path, line)
-    if isinstance(exc, RenderTimeout):
-        detail["hint"] = (
-            "Is the page waiting for something that never finishes: window.ogshotReady, "
-            "a font, an image, a script?"
-        )
-    return {"error": exc.message, "detail": detail}
-
-
-def _kind(exc: OgshotError) -> str:
-    kinds: list[tuple[type[OgshotError], str]] = [
-        (TemplateError, "template"),
-        (RenderTimeout, "timeout"),
-        (BrowserError, "browser"),
-        (InvalidParameter, "parameter"),
-        (TemplateNotFound, "not_found"),
-        (Overloaded, "overloaded"),
-    ]
-    return next((kind for cls, kind in kinds if isinstance(exc, cls)), "request")
+    if exc.kind in HINTS:
+        detail["hint"] = HINTS[exc.kind]
+    return detail
 
 
 _TOML_LINE = re.compile(r"at line (\d+)")

@@ -36,12 +36,12 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from .config import Settings
-from .errors import InvalidParameter
+from .errors import InvalidParameter, RemoteImageError
 from .lru import LRU
 
 __all__ = [
     "RemoteImage",
-    "RemoteImageError",
+    "RemoteImageError",  # lives in errors.py; re-exported for assets.py and tests
     "RemoteImages",
     "is_public_address",
     "parse_address",
@@ -79,10 +79,6 @@ _EMBEDDING = tuple(
         "2001::/32",  # Teredo
     )
 )
-
-
-class RemoteImageError(Exception):
-    """A remote image that may not or could not be fetched; the message says why."""
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from .compress import normalize_format
 from .config import Settings
 from .errors import Forbidden
+from .formats import normalize_format
 
 __all__ = ["SIGNATURE_PARAM", "canonical", "check", "sign", "signed_path", "verify"]
 

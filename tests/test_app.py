@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import pyvips
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from ogshot import errors
 from ogshot.app import create_app
 from ogshot.config import parse_size
+from ogshot.http_errors import ErrorRoute
 
 from .conftest import image_of, make_settings, mean_difference, pixel, renders
 
@@ -356,3 +363,120 @@ def test_every_capture_has_the_current_stylesheet(tmp_path: Path) -> None:
                     n,
                     got,
                 )
+
+
+# -- errors: one tree, one function that answers them ---------------------------------------------
+
+
+def _raising(exc: Exception) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        raise exc
+
+    return endpoint
+
+
+# One instance of every error class, as the code raises them.
+EVERY_ERROR: list[errors.OgshotError] = [
+    errors.OgshotError("plain"),
+    errors.ConfigError("port", -1, "not a TCP port"),
+    errors.BadRequest("bad"),
+    errors.InvalidParameter("title", "required"),
+    errors.InvalidFormat("unknown format 'gif'"),
+    errors.RemoteImageError("host 'x' is not in OGSHOT_REMOTE_IMAGES"),
+    errors.Forbidden("wrong URL signature"),
+    errors.TemplateNotFound("nope", ["article"]),
+    errors.RequestTooLarge("query string is 9000 bytes"),
+    errors.Overloaded("no page free", retry_after=7),
+    errors.RenderFailed("failed"),
+    errors.TemplateError("syntax error", template="t", line=3),
+    errors.BrowserError("page crashed"),
+    errors.RenderTimeout("no capture within 3 s"),
+]
+
+
+def test_every_error_class_has_its_own_kind_and_a_status() -> None:
+    classes = {getattr(errors, name) for name in errors.__all__}
+    assert classes == {type(exc) for exc in EVERY_ERROR}
+    kinds = [cls.kind for cls in classes]
+    assert len(set(kinds)) == len(kinds)
+    assert all(re.fullmatch(r"[a-z]+(_[a-z]+)*", kind) for kind in kinds)
+    assert all(400 <= cls.status <= 599 for cls in classes)
+    # The studio's overlay titles, and what metrics and logs will count, depend on these.
+    assert errors.TemplateError.kind == "template" and errors.RenderTimeout.kind == "timeout"
+    assert errors.InvalidParameter.kind == "parameter" and errors.Overloaded.kind == "overloaded"
+
+    class SomethingNew(errors.BadRequest):
+        pass
+
+    assert SomethingNew.kind == "something_new" and SomethingNew.status == 400
+
+
+@pytest.fixture(scope="module")
+def raising(client: TestClient) -> TestClient:
+    """The shared app, plus routes that raise each error: as an image route and as a plain one."""
+    for exc in [*EVERY_ERROR, RuntimeError("a bug")]:
+        name = type(exc).__name__
+        client.app.router.routes.extend(  # type: ignore[attr-defined]
+            [
+                ErrorRoute(f"/test/image/{name}", _raising(exc), fallback_image=True),
+                Route(f"/test/json/{name}", _raising(exc)),
+            ]
+        )
+    return client
+
+
+@pytest.mark.parametrize("exc", EVERY_ERROR, ids=lambda exc: type(exc).__name__)
+def test_every_error_is_answered_from_its_class(
+    raising: TestClient, exc: errors.OgshotError
+) -> None:
+    name = type(exc).__name__
+    for route in ("json", "image"):
+        response = raising.get(f"/test/{route}/{name}")
+        assert response.status_code == exc.status, (route, response.text)
+        assert response.headers["cache-control"] == "no-store"
+        for header, value in exc.headers().items():
+            assert response.headers[header] == value
+        if route == "image" and exc.fallback_image:
+            assert response.headers["content-type"] == "image/png"
+            assert response.headers["x-ogshot-error"] == exc.message
+            assert (image_of(response.content).width, image_of(response.content).height) == (
+                1200,
+                630,
+            )
+        else:
+            assert response.headers["content-type"] == "application/json"
+            assert response.json() == {"error": exc.message, "detail": exc.detail}
+    assert isinstance(exc, errors.RenderFailed) == exc.fallback_image
+
+
+def test_overloaded_says_when_to_retry(raising: TestClient) -> None:
+    response = raising.get("/test/json/Overloaded")
+    assert response.status_code == 503 and response.headers["retry-after"] == "7"
+    assert response.json()["detail"] == {"retry_after": 7}
+
+
+def test_an_unexpected_exception_is_a_500_that_gives_nothing_away(
+    raising: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    bare = TestClient(raising.app, raise_server_exceptions=False)  # no lifespan: not needed
+    for route in ("json", "image"):
+        response = bare.get(f"/test/{route}/RuntimeError")
+        assert response.status_code == 500
+        assert response.json() == {"error": "internal error", "detail": None}
+    assert any("a bug" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+
+
+def test_a_wrong_method_is_json_405_with_allow(client: TestClient) -> None:
+    response = client.post("/og/minimal.png")
+    assert response.status_code == 405
+    assert response.json() == {"error": "Method Not Allowed", "detail": None}
+    assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD"}
+
+
+def test_head_of_a_failed_render_has_the_fallback_length_and_no_body(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, pool_size=1)
+    (settings.templates_dir / "boom.html").write_text("<p>{{ 1 // 0 }}</p>")
+    with TestClient(create_app(settings)) as client:
+        got, head = client.get("/og/boom.png"), client.head("/og/boom.png")
+    assert got.status_code == head.status_code == 500
+    assert head.content == b"" and int(head.headers["content-length"]) == len(got.content) > 0

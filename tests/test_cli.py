@@ -1,15 +1,19 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
 from click.testing import CliRunner
 
 from ogshot.cli import cli
+from ogshot.config import Settings
 
 from .conftest import ROOT, image_of, make_settings
+from .procs import Server, serve_env
 
 
 @pytest.fixture
@@ -56,12 +60,41 @@ def test_templates_lists_declared_params(env: dict[str, str]) -> None:
 
 
 def test_serve_builds_settings_and_starts_uvicorn(env: dict[str, str]) -> None:
-    with mock.patch("uvicorn.run") as run:
-        result = CliRunner().invoke(cli, ["serve", "--port", "8123", "--workers", "2"], env=env)
+    in_workers: list[Settings] = []
+
+    def run(*args: Any, **kwargs: Any) -> None:
+        in_workers.append(Settings.load())  # what app_from_env builds in each worker
+
+    # patch.dict: the command hands its settings to workers through os.environ; put it back.
+    with mock.patch("uvicorn.run", side_effect=run) as run_mock, mock.patch.dict(os.environ):
+        args = ["serve", "--port", "8123", "--workers", "2", "--dev"]
+        result = CliRunner().invoke(cli, args, env=env)
     assert result.exit_code == 0, result.output
-    kwargs = run.call_args.kwargs
-    assert run.call_args.args == ("ogshot.app:app_from_env",)
+    kwargs = run_mock.call_args.kwargs
+    assert run_mock.call_args.args == ("ogshot.app:app_from_env",)
     assert kwargs["factory"] is True and kwargs["port"] == 8123 and kwargs["workers"] == 2
+    expected = Settings.load(environ=env, port=8123, dev=True)
+    assert in_workers == [expected]
+    assert (in_workers[0].dev, in_workers[0].port, in_workers[0].pool_size) == (True, 8123, 1)
+
+
+def test_serve_workers_get_the_cli_settings(tmp_path: Path) -> None:
+    """A real ``ogshot serve --workers 2 --dev``: /preview exists only if the --dev flag reached
+    the worker processes, and the image size comes from the config file the CLI read."""
+    make_settings(tmp_path)
+    (tmp_path / "playwright.config.json").write_text(
+        json.dumps({"viewport": {"width": 600, "height": 315}})
+    )
+    with Server("--workers", "2", "--dev", env=serve_env(tmp_path), cwd=tmp_path) as server:
+        for _ in range(4):  # either worker may answer
+            assert server.get("/preview").status_code == 200
+            listed = server.get("/preview/_api/templates").json()["templates"]
+            article = next(t for t in listed if t["name"] == "article")
+            assert (article["width"], article["height"]) == (600, 315)
+        image = server.get("/og/minimal.png?title=workers")
+        assert image.status_code == 200
+        assert (image_of(image.content).width, image_of(image.content).height) == (600, 315)
+        assert server.terminate() == 0
 
 
 def test_config_errors_are_clear(env: dict[str, str]) -> None:
