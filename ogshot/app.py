@@ -3,9 +3,11 @@ one error handler that turns ogshot's exceptions into JSON (failed renders: a fa
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
+import os
 import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -20,6 +22,7 @@ from . import __version__, preview, signing
 from .compress import fallback_image
 from .config import Settings
 from .errors import InvalidParameter, OgshotError, Overloaded, RenderFailed
+from .metrics import CONTENT_TYPE_LATEST, Metrics, MetricsMiddleware
 from .openapi import openapi
 from .params import query_params
 from .pipeline import Image, Renderer
@@ -241,9 +244,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "OGSHOT_SECRET is not set: URLs are unsigned and anyone who can reach this server "
                 "can make it render any template with any parameters"
             )
-        renderer = Renderer(settings)
+        renderer = Renderer(settings, metrics=metrics)
         await renderer.start()
         app.state.renderer = renderer  # for tests and tools that hold the app
+        syncing = asyncio.ensure_future(_sync_metrics(metrics, renderer)) if metrics else None
         try:
             if settings.dev:
                 async with preview.Studio(renderer) as studio:
@@ -251,6 +255,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             else:
                 yield {"renderer": renderer}
         finally:
+            if syncing is not None:
+                syncing.cancel()
+                Metrics.worker_exited(os.getpid())
             await renderer.close()
 
     routes = [
@@ -260,6 +267,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/openapi.json", openapi_json, methods=["GET", "HEAD"]),
     ]
+    metrics = Metrics() if settings.metrics else None
+    if metrics is not None:
+        routes.append(Route("/metrics", metrics_endpoint, methods=["GET", "HEAD"]))
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
@@ -271,7 +281,37 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     if settings.dev:  # the design studio; off in production, where /preview is a 404
         app.router.routes.extend(preview.routes())
+    if metrics is not None:
+        app.state.metrics = metrics
+        app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus text format; never behind the URL signature (it carries no image)."""
+    metrics: Metrics = request.app.state.metrics
+    await _sync_once(metrics, renderer_of(request))
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+SYNC_EVERY = 2.0  # seconds between copies of the pool's and caches' own totals into the metrics
+
+
+async def _sync_metrics(metrics: Metrics, renderer: Renderer) -> None:
+    """Keep the gauges current between scrapes, so that with several workers each worker's part
+    is fresh whichever worker answers the scrape."""
+    while True:
+        await _sync_once(metrics, renderer)
+        await asyncio.sleep(SYNC_EVERY)
+
+
+async def _sync_once(metrics: Metrics, renderer: Renderer) -> None:
+    try:
+        sizes = await asyncio.to_thread(renderer.cache_sizes)
+    except Exception as exc:  # a failing cache is reported by the cache itself
+        log.debug("cache sizes unavailable: %s", exc)
+        sizes = []
+    metrics.sync(renderer.pool.stats(), sizes)
 
 
 def app_from_env() -> Starlette:

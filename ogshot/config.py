@@ -104,6 +104,7 @@ class Settings:
     remote_images_max_size: int = 5_000_000  # bytes per remote image
     remote_images_timeout: float = 5.0  # seconds per remote image, redirects included
     remote_images_ttl: int = 3600  # seconds a fetched remote image is reused
+    metrics: bool = True  # GET /metrics in Prometheus text format
 
     def __post_init__(self) -> None:
         _check(self.port, "port", lambda v: 0 <= v <= 65535, "not a TCP port")
@@ -225,7 +226,7 @@ def _csv(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
-_EMPTY_OK = {"secrets", "remote_images", "dev"}
+_EMPTY_OK = {"secrets", "remote_images", "dev", "metrics"}
 
 _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "OGSHOT_HOST": ("host", str),
@@ -247,6 +248,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "OGSHOT_REMOTE_IMAGES_TIMEOUT": ("remote_images_timeout", float),
     "OGSHOT_REMOTE_IMAGES_TTL": ("remote_images_ttl", _positive_int),
     "OGSHOT_DEV": ("dev", _bool),
+    "OGSHOT_METRICS": ("metrics", _bool),
     "OGSHOT_CHROMIUM": ("executable_path", str),
     "OGSHOT_PNG_COLOURS": ("png_colours", int),
     "OGSHOT_PNG_COMPRESSION": ("png_compression", int),

@@ -33,6 +33,7 @@ __all__ = [
     "RequestTooLarge",
     "TemplateError",
     "TemplateNotFound",
+    "error_kind",
 ]
 
 
@@ -46,6 +47,12 @@ class OgshotError(Exception):
 
     def to_json(self) -> dict[str, Any]:
         return {"error": self.message, "detail": self.detail}
+
+
+def error_kind(exc: BaseException) -> str:
+    """A stable snake_case name for an error, for metrics and logs."""
+    name = type(exc).__name__
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
 
 
 class ConfigError(OgshotError):
