@@ -60,6 +60,14 @@ _ROUTES = (
     ("/preview", "preview"),
     ("/admin/", "admin"),
 )
+# Pool events and the Pool.stats() totals they are read from.
+POOL_EVENTS = {
+    "overloaded": "rejected",
+    "page_replaced": "pages_replaced",
+    "browser_restart": "browser_restarts",
+    "browser_recycle": "browser_recycles",
+    "probe_failure": "probe_failures",
+}
 _FORMATS = {b"image/png": "png", b"image/jpeg": "jpeg", b"image/webp": "webp"}
 
 
@@ -206,6 +214,8 @@ class Metrics:
         self._seen: dict[str, float] = {}
         for state in ("busy", "idle"):
             self.pages.labels(state)
+        for event in POOL_EVENTS:
+            self.pool_events.labels(event)
 
     # -- events ------------------------------------------------------------------------------
 
@@ -251,13 +261,7 @@ class Metrics:
         self.pages.labels("busy").set(pool.get("busy", 0))
         self.pages.labels("idle").set(pool.get("idle", 0))
         self.queue.set(pool.get("queued", 0))
-        for event, total_key in (
-            ("overloaded", "rejected"),
-            ("page_replaced", "pages_replaced"),
-            ("browser_restart", "browser_restarts"),
-            ("browser_recycle", "browser_recycles"),
-            ("probe_failure", "probe_failures"),
-        ):
+        for event, total_key in POOL_EVENTS.items():
             total = float(pool.get(total_key, 0))
             grown = total - self._seen.get(event, 0.0)
             if grown > 0:

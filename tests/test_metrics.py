@@ -1,4 +1,4 @@
-"""/metrics: exact counts after known traffic, bounded labels, the platform classifier, off switch."""
+"""/metrics: exact counts after known traffic, bounded labels, the platform classifier."""
 
 from __future__ import annotations
 
@@ -40,7 +40,10 @@ def test_every_platform_is_recognised() -> None:
     assert platform_of("Slack-ImgProxy (+https://api.slack.com/robots)") == "slack"
 
 
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def samples(text: str) -> Samples:
     out = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -48,7 +51,7 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return out
 
 
-def value(found: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
+def value(found: Samples, name: str, **labels: str) -> float:
     return found.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
@@ -96,9 +99,11 @@ def test_known_traffic_gives_exact_counts(app_client: TestClient) -> None:
     assert ("ogshot_render_stage_seconds_bucket", (("le", "10.0"), ("stage", "capture"))) in found
     assert value(found, "ogshot_cache_lookups_total", layer="disk", result="hit") == 2
     assert value(found, "ogshot_cache_lookups_total", layer="disk", result="miss") == 2
-    assert value(found, "ogshot_pool_pages", state="idle") + value(
-        found, "ogshot_pool_pages", state="busy"
-    ) == 2
+    assert (
+        value(found, "ogshot_pool_pages", state="idle")
+        + value(found, "ogshot_pool_pages", state="busy")
+        == 2
+    )
     assert value(found, "ogshot_cache_entries", layer="disk") == 2
     assert value(found, "ogshot_cache_bytes", layer="disk") > 0
     # Names from the URL never become label values.
@@ -111,7 +116,10 @@ def test_render_failures_are_counted_by_kind(tmp_path: Path) -> None:
     with TestClient(create_app(settings)) as client:
         assert client.get("/og/broken.png").status_code == 500
         found = samples(client.get("/metrics").text)
-    assert value(found, "ogshot_render_failures_total", template="broken", kind="template_error") == 1
+    failures = value(
+        found, "ogshot_render_failures_total", template="broken", kind="template_error"
+    )
+    assert failures == 1
     assert value(found, "ogshot_requests_total", route="og", status="500", cache="error") == 1
 
 
