@@ -21,11 +21,13 @@ from starlette.routing import Route
 from . import __version__, preview, signing
 from .compress import fallback_image
 from .config import Settings
-from .errors import InvalidParameter, OgshotError, Overloaded, RenderFailed
-from .metrics import CONTENT_TYPE_LATEST, Metrics, MetricsMiddleware
+from .errors import InvalidParameter, OgshotError, Overloaded, RenderFailed, error_kind
+from .logs import configure as configure_logging
+from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .openapi import openapi
 from .params import query_params
 from .pipeline import Image, Renderer
+from .telemetry import Telemetry
 from .timing import server_timing
 
 __all__ = ["create_app"]
@@ -46,6 +48,7 @@ def renderer_of(request: Request) -> Renderer:
 async def og_path(request: Request) -> Response:
     """GET|HEAD /og/{template}.{png|jpg|jpeg|webp}?param=value..."""
     name, _, ext = request.path_params["file"].partition(".")
+    request.scope["ogshot"]["template"] = name
     settings = renderer_of(request).settings
     params = query_params(request, settings)
     signature = params.pop(signing.SIGNATURE_PARAM, None)
@@ -61,6 +64,7 @@ async def og_query(request: Request) -> Response:
     name = query.pop("template", None)
     if not name:
         raise InvalidParameter("template", "required (the name of a template)")
+    request.scope["ogshot"]["template"] = name
     fmt = query.pop("format", "png")
     data = query.pop("data", None)
     signature = query.pop(signing.SIGNATURE_PARAM, None)
@@ -115,6 +119,7 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 def image_response(request: Request, image: Image) -> Response:
     settings = renderer_of(request).settings
+    request.scope["ogshot"].update(format=image.format, timings=image.timings)
     etag = f'"{image.etag}"'
     headers = {
         "etag": etag,
@@ -185,6 +190,7 @@ def error_response(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, OgshotError):
         log.exception("unexpected error on %s", request.url.path, exc_info=exc)
         exc = OgshotError("internal error")
+    request.scope.setdefault("ogshot", {}).update(error_kind=error_kind(exc), error=exc.message)
     if isinstance(exc, RenderFailed) and request.url.path.startswith("/og"):
         # A crawler gets a picture, but never caches it: no-store, and never in the disk cache.
         settings = renderer_of(request).settings
@@ -281,9 +287,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     if settings.dev:  # the design studio; off in production, where /preview is a 404
         app.router.routes.extend(preview.routes())
-    if metrics is not None:
-        app.state.metrics = metrics
-        app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.state.metrics = metrics
+    app.add_middleware(Telemetry, metrics=metrics, log_requests=settings.log_format == "json")
     return app
 
 
@@ -316,4 +321,6 @@ async def _sync_once(metrics: Metrics, renderer: Renderer) -> None:
 
 def app_from_env() -> Starlette:
     """Factory for ``uvicorn --factory ogshot.app:app_from_env`` (used by ``ogshot serve``)."""
-    return create_app(Settings.load())
+    settings = Settings.load()
+    configure_logging(settings.log_format)
+    return create_app(settings)

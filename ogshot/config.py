@@ -105,6 +105,7 @@ class Settings:
     remote_images_timeout: float = 5.0  # seconds per remote image, redirects included
     remote_images_ttl: int = 3600  # seconds a fetched remote image is reused
     metrics: bool = True  # GET /metrics in Prometheus text format
+    log_format: str = "text"  # or "json": one JSON line per request and per lifecycle event
 
     def __post_init__(self) -> None:
         _check(self.port, "port", lambda v: 0 <= v <= 65535, "not a TCP port")
@@ -132,6 +133,7 @@ class Settings:
         _check(self.remote_images_max_size, "remote_images_max_size", lambda v: v >= 1, ">= 1")
         _check(self.remote_images_timeout, "remote_images_timeout", lambda v: v > 0, "must be > 0")
         _check(self.remote_images_ttl, "remote_images_ttl", lambda v: v >= 0, "must be >= 0")
+        _check(self.log_format, "log_format", lambda v: v in ("text", "json"), "text or json")
         for host in self.remote_images:
             _check(host, "remote_images", _host_pattern, "not a host or *.domain pattern")
         for arg in self.launch_args:
@@ -249,6 +251,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "OGSHOT_REMOTE_IMAGES_TTL": ("remote_images_ttl", _positive_int),
     "OGSHOT_DEV": ("dev", _bool),
     "OGSHOT_METRICS": ("metrics", _bool),
+    "OGSHOT_LOG_FORMAT": ("log_format", str),
     "OGSHOT_CHROMIUM": ("executable_path", str),
     "OGSHOT_PNG_COLOURS": ("png_colours", int),
     "OGSHOT_PNG_COMPRESSION": ("png_compression", int),

@@ -28,9 +28,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["CONTENT_TYPE_LATEST", "PLATFORMS", "Metrics", "MetricsMiddleware", "platform_of"]
+__all__ = ["CONTENT_TYPE_LATEST", "PLATFORMS", "Metrics", "platform_of", "route_of"]
 
 # 5 ms to 10 s: a hit-path stage is a few ms, a miss tens of ms, a deadline 10 s.
 BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -68,7 +67,6 @@ POOL_EVENTS = {
     "browser_recycle": "browser_recycles",
     "probe_failure": "probe_failures",
 }
-_FORMATS = {b"image/png": "png", b"image/jpeg": "jpeg", b"image/webp": "webp"}
 
 
 def platform_of(user_agent: str) -> str:
@@ -283,61 +281,3 @@ class Metrics:
         """Drop a finished worker's live gauges (its counters stay counted)."""
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
-
-
-class MetricsMiddleware:
-    """Counts every HTTP request by route, status and cache result; image fetches by platform
-    and bytes by format. Pure ASGI: a hit costs a few microseconds more, not a task."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        seen: dict[str, Any] = {"status": 500, "cache": b"", "type": b"", "variant": b""}
-        sent = 0
-
-        async def counting(message: Message) -> None:
-            nonlocal sent
-            if message["type"] == "http.response.start":
-                seen["status"] = message["status"]
-                for name, value in message.get("headers", ()):
-                    if name == b"x-ogshot-cache":
-                        seen["cache"] = value
-                    elif name == b"content-type":
-                        seen["type"] = value
-                    elif name == b"x-ogshot-variant":
-                        seen["variant"] = value
-            elif message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
-            await send(message)
-
-        try:
-            await self.app(scope, receive, counting)
-        finally:
-            route = route_of(scope["path"])
-            status: int = seen["status"]
-            cache = seen["cache"].decode() or ("error" if route == "og" and status >= 400 else "")
-            fmt = _FORMATS.get(seen["type"].split(b";")[0])
-            platform = None
-            if route == "og" and status < 400 and scope["method"] == "GET":
-                platform = platform_of(_header(scope, b"user-agent"))
-            self.metrics.request(
-                route,
-                status,
-                cache or "none",
-                platform=platform,
-                variant=seen["variant"].decode("ascii", "replace")[:32],
-                fmt=fmt,
-                nbytes=sent,
-            )
-
-
-def _header(scope: Scope, name: bytes) -> str:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return ""
