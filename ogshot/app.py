@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import __version__, preview, signing
+from . import __version__, preview, signing, tracking
+from .alerts import Alerter, Health
 from .compress import fallback_image
 from .config import Settings
 from .errors import InvalidParameter, OgshotError, Overloaded, RenderFailed, error_kind
@@ -190,7 +191,10 @@ def error_response(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, OgshotError):
         log.exception("unexpected error on %s", request.url.path, exc_info=exc)
         exc = OgshotError("internal error")
-    request.scope.setdefault("ogshot", {}).update(error_kind=error_kind(exc), error=exc.message)
+    info = request.scope.setdefault("ogshot", {})
+    if exc.status >= 500 and not isinstance(exc, (RenderFailed, Overloaded)):
+        tracking.report(exc, template=str(info.get("template", "")))  # renders report themselves
+    info.update(error_kind=error_kind(exc), error=exc.message)
     if isinstance(exc, RenderFailed) and request.url.path.startswith("/og"):
         # A crawler gets a picture, but never caches it: no-store, and never in the disk cache.
         settings = renderer_of(request).settings
@@ -250,10 +254,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "OGSHOT_SECRET is not set: URLs are unsigned and anyone who can reach this server "
                 "can make it render any template with any parameters"
             )
+        if settings.sentry_dsn:
+            tracking.init(settings.sentry_dsn, release=__version__)
         renderer = Renderer(settings, metrics=metrics)
         await renderer.start()
         app.state.renderer = renderer  # for tests and tools that hold the app
         syncing = asyncio.ensure_future(_sync_metrics(metrics, renderer)) if metrics else None
+        if alerter is not None:
+            alerter.health = lambda: Health(
+                pool=renderer.pool.stats(), cache_healthy=renderer.cache.healthy, redis_healthy=None
+            )
+            await alerter.start()
         try:
             if settings.dev:
                 async with preview.Studio(renderer) as studio:
@@ -261,6 +272,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             else:
                 yield {"renderer": renderer}
         finally:
+            if alerter is not None:
+                await alerter.close()
             if syncing is not None:
                 syncing.cancel()
                 Metrics.worker_exited(os.getpid())
@@ -274,6 +287,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/openapi.json", openapi_json, methods=["GET", "HEAD"]),
     ]
     metrics = Metrics() if settings.metrics else None
+    alerter = Alerter(settings, _no_health) if settings.alert_webhook else None
     if metrics is not None:
         routes.append(Route("/metrics", metrics_endpoint, methods=["GET", "HEAD"]))
     app = Starlette(
@@ -288,8 +302,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if settings.dev:  # the design studio; off in production, where /preview is a 404
         app.router.routes.extend(preview.routes())
     app.state.metrics = metrics
-    app.add_middleware(Telemetry, metrics=metrics, log_requests=settings.log_format == "json")
+    app.state.alerter = alerter
+    app.add_middleware(
+        Telemetry, metrics=metrics, alerter=alerter, log_requests=settings.log_format == "json"
+    )
     return app
+
+
+def _no_health() -> Health:
+    return Health(pool={}, cache_healthy=True, redis_healthy=None)
 
 
 async def metrics_endpoint(request: Request) -> Response:

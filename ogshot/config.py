@@ -106,6 +106,14 @@ class Settings:
     remote_images_ttl: int = 3600  # seconds a fetched remote image is reused
     metrics: bool = True  # GET /metrics in Prometheus text format
     log_format: str = "text"  # or "json": one JSON line per request and per lifecycle event
+    sentry_dsn: str = ""  # error tracking with sentry-sdk; empty: off
+    alert_webhook: str = ""  # URL that gets a JSON POST when an operator must act; empty: off
+    alert_window: float = 300.0  # seconds of history each alert condition looks at
+    alert_interval: float = 600.0  # seconds before a condition that lasts is posted again
+    alert_error_ratio: float = 0.5  # a template failing this share of its requests alerts
+    alert_min_requests: int = 10  # ... once it had at least this many in the window
+    alert_restarts: int = 3  # Chromium restarts in the window that alert
+    alert_check_every: float = 5.0  # seconds between checks of the conditions
 
     def __post_init__(self) -> None:
         _check(self.port, "port", lambda v: 0 <= v <= 65535, "not a TCP port")
@@ -134,6 +142,13 @@ class Settings:
         _check(self.remote_images_timeout, "remote_images_timeout", lambda v: v > 0, "must be > 0")
         _check(self.remote_images_ttl, "remote_images_ttl", lambda v: v >= 0, "must be >= 0")
         _check(self.log_format, "log_format", lambda v: v in ("text", "json"), "text or json")
+        _check(self.alert_webhook, "alert_webhook", _webhook_url, "not an http(s) URL")
+        _check(self.alert_window, "alert_window", lambda v: v > 0, "must be > 0")
+        _check(self.alert_interval, "alert_interval", lambda v: v >= 0, "must be >= 0")
+        _check(self.alert_error_ratio, "alert_error_ratio", lambda v: 0 < v <= 1, "0..1")
+        _check(self.alert_min_requests, "alert_min_requests", lambda v: v >= 1, "must be >= 1")
+        _check(self.alert_restarts, "alert_restarts", lambda v: v >= 1, "must be >= 1")
+        _check(self.alert_check_every, "alert_check_every", lambda v: v > 0, "must be > 0")
         for host in self.remote_images:
             _check(host, "remote_images", _host_pattern, "not a host or *.domain pattern")
         for arg in self.launch_args:
@@ -187,6 +202,10 @@ def _check(value: Any, key: str, ok: Callable[[Any], bool], reason: str) -> None
         raise ConfigError(key, value, reason)
 
 
+def _webhook_url(text: str) -> bool:
+    return text == "" or re.match(r"^https?://[^\s/]+", text) is not None
+
+
 _HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$")
 
 
@@ -228,7 +247,7 @@ def _csv(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
-_EMPTY_OK = {"secrets", "remote_images", "dev", "metrics"}
+_EMPTY_OK = {"secrets", "remote_images", "dev", "metrics", "sentry_dsn", "alert_webhook"}
 
 _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "OGSHOT_HOST": ("host", str),
@@ -252,6 +271,14 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "OGSHOT_DEV": ("dev", _bool),
     "OGSHOT_METRICS": ("metrics", _bool),
     "OGSHOT_LOG_FORMAT": ("log_format", str),
+    "OGSHOT_SENTRY_DSN": ("sentry_dsn", str),
+    "OGSHOT_ALERT_WEBHOOK": ("alert_webhook", str),
+    "OGSHOT_ALERT_WINDOW": ("alert_window", float),
+    "OGSHOT_ALERT_INTERVAL": ("alert_interval", float),
+    "OGSHOT_ALERT_ERROR_RATIO": ("alert_error_ratio", float),
+    "OGSHOT_ALERT_MIN_REQUESTS": ("alert_min_requests", int),
+    "OGSHOT_ALERT_RESTARTS": ("alert_restarts", int),
+    "OGSHOT_ALERT_CHECK_EVERY": ("alert_check_every", float),
     "OGSHOT_CHROMIUM": ("executable_path", str),
     "OGSHOT_PNG_COLOURS": ("png_colours", int),
     "OGSHOT_PNG_COMPRESSION": ("png_compression", int),

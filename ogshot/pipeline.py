@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from . import tracking
 from .assets import Assets
 from .cache import ImageCache, cache_key
 from .compress import CONTENT_TYPES, encode, normalize_format
@@ -220,6 +221,7 @@ class Renderer:
             log.error("render of template %r failed: %s", job.template.name, exc.message)
             if self.metrics is not None:
                 self.metrics.render_failed(job.template.name, error_kind(exc))
+            tracking.report(exc, template=job.template.name, key=job.key)
             raise
         etag = hashlib.blake2b(body, digest_size=16).hexdigest()
         self._remember(job.key, body, etag)

@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .alerts import Alerter
 from .logs import REQUEST_ID, request_id_from
 from .metrics import Metrics, platform_of, route_of
 
@@ -37,9 +38,17 @@ PATH_TEMPLATES = {
 
 
 class Telemetry:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics | None, log_requests: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics | None,
+        alerter: Alerter | None = None,
+        log_requests: bool = False,
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.alerter = alerter
         self.log_requests = log_requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -94,6 +103,11 @@ class Telemetry:
                     fmt=fmt,
                     nbytes=sent,
                 )
+            template = info.get("template")
+            # Client errors say nothing about a template; 503 is the queue's own alert.
+            counted = status < 400 or status in (500, 504)
+            if self.alerter is not None and route == "og" and template and counted:
+                self.alerter.outcome(str(template), ok=status < 400)
             if self.log_requests:
                 _log_request(scope, info, request_id, route, status, cache, fmt, sent, started)
 

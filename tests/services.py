@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-__all__ = ["PrometheusServer", "RedisServer", "free_port", "need"]
+__all__ = ["PrometheusServer", "Receiver", "RedisServer", "free_port", "need"]
 
 
 def free_port() -> int:
@@ -167,3 +167,54 @@ class PrometheusServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class Receiver:
+    """An HTTP endpoint on loopback that keeps every POST (path, headers, body): the operator's
+    webhook, or a Sentry server, as seen by ogshot."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        received = self.received = []  # type: list[tuple[str, dict[str, str], bytes]]
+        arrived = self.arrived = threading.Condition()
+        self.fail = False
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                with arrived:
+                    received.append((self.path, dict(self.headers), body))
+                    arrived.notify_all()
+                self.send_response(500 if receiver.fail else 200)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        receiver = self
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def wait(self, count: int, timeout: float = 30.0) -> list[tuple[str, dict[str, str], bytes]]:
+        """The first ``count`` POSTs, once they have arrived."""
+        with self.arrived:
+            if not self.arrived.wait_for(lambda: len(self.received) >= count, timeout):
+                raise AssertionError(f"{len(self.received)} of {count} POSTs within {timeout} s")
+            return list(self.received)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> Receiver:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
