@@ -3,9 +3,11 @@ http_errors.error_response answering every error (JSON; failed renders on /og: a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
+import os
 import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -16,13 +18,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import preview, signing
+from . import preview, signing, tracking
+from .alerts import Alerter, Health
 from .config import Settings
 from .errors import InvalidParameter, OgshotError
 from .http_errors import ErrorRoute, error_response
+from .logs import configure as configure_logging
+from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .openapi import openapi
 from .params import query_params
 from .pipeline import Image, Renderer
+from .telemetry import Telemetry
 from .timing import server_timing
 from .version import __version__
 
@@ -44,6 +50,7 @@ def renderer_of(request: Request) -> Renderer:
 async def og_path(request: Request) -> Response:
     """GET|HEAD /og/{template}.{png|jpg|jpeg|webp}?param=value..."""
     name, _, ext = request.path_params["file"].partition(".")
+    request.scope["ogshot"]["template"] = name
     settings = renderer_of(request).settings
     params = query_params(request, settings)
     signature = params.pop(signing.SIGNATURE_PARAM, None)
@@ -59,6 +66,7 @@ async def og_query(request: Request) -> Response:
     name = query.pop("template", None)
     if not name:
         raise InvalidParameter("template", "required (the name of a template)")
+    request.scope["ogshot"]["template"] = name
     fmt = query.pop("format", "png")
     data = query.pop("data", None)
     signature = query.pop(signing.SIGNATURE_PARAM, None)
@@ -113,6 +121,7 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 def image_response(request: Request, image: Image) -> Response:
     settings = renderer_of(request).settings
+    request.scope["ogshot"].update(format=image.format, timings=image.timings)
     etag = f'"{image.etag}"'
     headers = {
         "etag": etag,
@@ -213,9 +222,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "OGSHOT_SECRET is not set: URLs are unsigned and anyone who can reach this server "
                 "can make it render any template with any parameters"
             )
-        renderer = Renderer(settings)
+        if settings.sentry_dsn:
+            tracking.init(settings.sentry_dsn, release=__version__)
+        renderer = Renderer(settings, metrics=metrics)
         await renderer.start()
         app.state.renderer = renderer  # for tests and tools that hold the app
+        syncing = asyncio.ensure_future(_sync_metrics(metrics, renderer)) if metrics else None
+        if alerter is not None:
+            alerter.health = lambda: Health(
+                pool=renderer.pool.stats(), cache_healthy=renderer.cache.healthy, redis_healthy=None
+            )
+            await alerter.start()
         try:
             if settings.dev:
                 async with preview.Studio(renderer) as studio:
@@ -223,6 +240,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             else:
                 yield {"renderer": renderer}
         finally:
+            if alerter is not None:
+                await alerter.close()
+            if syncing is not None:
+                syncing.cancel()
+                Metrics.worker_exited(os.getpid())
             await renderer.close()
 
     routes = [
@@ -232,6 +254,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/openapi.json", openapi_json, methods=["GET", "HEAD"]),
     ]
+    metrics = Metrics() if settings.metrics else None
+    alerter = Alerter(settings, _no_health) if settings.alert_webhook else None
+    if metrics is not None:
+        routes.append(Route("/metrics", metrics_endpoint, methods=["GET", "HEAD"]))
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
@@ -243,9 +269,47 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     if settings.dev:  # the design studio; off in production, where /preview is a 404
         app.router.routes.extend(preview.routes())
+    app.state.metrics = metrics
+    app.state.alerter = alerter
+    app.add_middleware(
+        Telemetry, metrics=metrics, alerter=alerter, log_requests=settings.log_format == "json"
+    )
     return app
+
+
+def _no_health() -> Health:
+    return Health(pool={}, cache_healthy=True, redis_healthy=None)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus text format; never behind the URL signature (it carries no image)."""
+    metrics: Metrics = request.app.state.metrics
+    await _sync_once(metrics, renderer_of(request))
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+SYNC_EVERY = 2.0  # seconds between copies of the pool's and caches' own totals into the metrics
+
+
+async def _sync_metrics(metrics: Metrics, renderer: Renderer) -> None:
+    """Keep the gauges current between scrapes, so that with several workers each worker's part
+    is fresh whichever worker answers the scrape."""
+    while True:
+        await _sync_once(metrics, renderer)
+        await asyncio.sleep(SYNC_EVERY)
+
+
+async def _sync_once(metrics: Metrics, renderer: Renderer) -> None:
+    try:
+        sizes = await asyncio.to_thread(renderer.cache_sizes)
+    except Exception as exc:  # a failing cache is reported by the cache itself
+        log.debug("cache sizes unavailable: %s", exc)
+        sizes = []
+    metrics.sync(renderer.pool.stats(), sizes)
 
 
 def app_from_env() -> Starlette:
     """Factory for ``uvicorn --factory ogshot.app:app_from_env`` (used by ``ogshot serve``)."""
-    return create_app(Settings.load())
+    settings = Settings.load()
+    configure_logging(settings.log_format)
+    return create_app(settings)

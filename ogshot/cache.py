@@ -253,6 +253,17 @@ class ImageCache:
         self._recovered()
         return stored
 
+    def stats(self) -> tuple[int, int]:
+        """(entries, bytes on disk); (0, 0) while the cache is unavailable. Blocking."""
+        cache = self._live()
+        if cache is None:
+            return 0, 0
+        try:
+            return len(cache), int(cache.volume())
+        except Exception as exc:
+            self._note("stats", exc)
+            return 0, 0
+
     def clear(self) -> None:
         cache = self._live()
         if cache is not None:

@@ -4,11 +4,14 @@ become ClickException here and nowhere deeper."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
 import os
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,18 +71,34 @@ def serve(
     # Settings are built once, here; every worker (and a --reload restart) rebuilds exactly
     # these from the environment it inherits.
     os.environ.update(settings.to_env())
-    uvicorn.run(
-        "ogshot.app:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=workers if workers > 1 else None,
-        reload=reload,
-        log_level="info",
-        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
-        proxy_headers=True,
-        access_log=access_log,
-    )
+    with _metrics_folder(workers > 1 and settings.metrics):
+        uvicorn.run(
+            "ogshot.app:app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers if workers > 1 else None,
+            reload=reload,
+            log_level="info",
+            timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
+            proxy_headers=True,
+            access_log=access_log,
+        )
+
+
+@contextlib.contextmanager
+def _metrics_folder(needed: bool) -> Iterator[None]:
+    """Several workers count into one folder of prometheus_client's multiprocess files, made
+    fresh for this server and removed when it stops (stale files would count old workers)."""
+    if not needed or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="ogshot-metrics-") as folder:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        try:
+            yield
+        finally:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
 @cli.command()

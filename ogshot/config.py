@@ -117,6 +117,16 @@ class Settings:
     remote_images_max_size: Bytes = 5_000_000  # bytes per remote image
     remote_images_timeout: float = 5.0  # seconds per remote image, redirects included
     remote_images_ttl: int = 3600  # seconds a fetched remote image is reused
+    metrics: bool = True  # GET /metrics in Prometheus text format
+    log_format: Literal["text", "json"] = "text"  # json: a JSON line per request and event
+    sentry_dsn: str = ""  # error tracking with sentry-sdk; empty: off
+    alert_webhook: str = ""  # URL that gets a JSON POST when an operator must act; empty: off
+    alert_window: float = 300.0  # seconds of history each alert condition looks at
+    alert_interval: float = 600.0  # seconds before a condition that lasts is posted again
+    alert_error_ratio: float = 0.5  # a template failing this share of its requests alerts
+    alert_min_requests: int = 10  # ... once it had at least this many in the window
+    alert_restarts: int = 3  # Chromium restarts in the window that alert
+    alert_check_every: float = 5.0  # seconds between checks of the conditions
 
     def __post_init__(self) -> None:
         _check(self.port, "port", lambda v: 0 <= v <= 65535, "not a TCP port")
@@ -144,6 +154,14 @@ class Settings:
         _check(self.remote_images_max_size, "remote_images_max_size", lambda v: v >= 1, ">= 1")
         _check(self.remote_images_timeout, "remote_images_timeout", lambda v: v > 0, "must be > 0")
         _check(self.remote_images_ttl, "remote_images_ttl", lambda v: v >= 0, "must be >= 0")
+        _check(self.log_format, "log_format", lambda v: v in ("text", "json"), "text or json")
+        _check(self.alert_webhook, "alert_webhook", _webhook_url, "not an http(s) URL")
+        _check(self.alert_window, "alert_window", lambda v: v > 0, "must be > 0")
+        _check(self.alert_interval, "alert_interval", lambda v: v >= 0, "must be >= 0")
+        _check(self.alert_error_ratio, "alert_error_ratio", lambda v: 0 < v <= 1, "0..1")
+        _check(self.alert_min_requests, "alert_min_requests", lambda v: v >= 1, "must be >= 1")
+        _check(self.alert_restarts, "alert_restarts", lambda v: v >= 1, "must be >= 1")
+        _check(self.alert_check_every, "alert_check_every", lambda v: v > 0, "must be > 0")
         for host in self.remote_images:
             _check(host, "remote_images", _host_pattern, "not a host or *.domain pattern")
         for arg in self.launch_args:
@@ -211,6 +229,10 @@ class Settings:
 def _check(value: Any, key: str, ok: Callable[[Any], bool], reason: str) -> None:
     if not ok(value):
         raise ConfigError(key, value, reason)
+
+
+def _webhook_url(text: str) -> bool:
+    return text == "" or re.match(r"^https?://[^\s/]+", text) is not None
 
 
 _HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$")

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
+from . import tracking
 from .compress import fallback_image
 from .errors import OgshotError
 
@@ -60,9 +61,12 @@ def error_response(request: Request, exc: Exception) -> Response:
         return JSONResponse(
             {"error": message, "detail": None}, status_code=exc.status_code, headers=exc.headers
         )
+    info = request.scope.setdefault("ogshot", {})  # for the request's log line (telemetry.py)
     if not isinstance(exc, OgshotError):
         log.exception("unexpected error on %s", request.url.path, exc_info=exc)
+        tracking.report(exc, template=str(info.get("template", "")))  # renders report their own
         exc = OgshotError("internal error")
+    info.update(error_kind=exc.kind, error=exc.message)
     route = request.scope.get(_ROUTE)
     headers = {"cache-control": "no-store", **exc.headers()}
     if exc.fallback_image and isinstance(route, ErrorRoute) and route.fallback_image:

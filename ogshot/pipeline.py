@@ -16,14 +16,18 @@ import time
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from . import tracking
 from .assets import Assets
 from .cache import ImageCache, cache_key
 from .compress import CONTENT_TYPES, encode, normalize_format
 from .config import Settings
 from .errors import InvalidFormat, RenderFailed
 from .lru import LRU
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 from .pool import Pool, Slot
 from .remote import RemoteImages
 from .render import Capture, capture
@@ -59,8 +63,9 @@ class Job:
 
 
 class Renderer:
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, metrics: Metrics | None = None) -> None:
         self.settings = settings or Settings.load()
+        self.metrics = metrics
         self.catalog = Catalog(
             self.settings.templates_dir,
             self.settings.static_dir,
@@ -169,11 +174,21 @@ class Renderer:
     def _cached(self, key: str) -> tuple[bytes, str] | None:
         hot = self._hot.get(key)
         if hot is not None and hot[2] > time.monotonic():
+            if self.metrics is not None:
+                self.metrics.lookup("memory", True)
             return hot[0], hot[1]
         found = self.cache.get(key)
         if found is not None:
             self._remember(key, *found)
+        if self.metrics is not None:
+            self.metrics.lookup("memory", False)
+            self.metrics.lookup("disk", found is not None)
         return found
+
+    def cache_sizes(self) -> list[tuple[str, int, int]]:
+        """(layer, entries, bytes) of each cache layer; blocking (the disk cache counts rows)."""
+        entries, volume = self.cache.stats()
+        return [("memory", len(self._hot), self._hot.size), ("disk", entries, volume)]
 
     def _remember(self, key: str, body: bytes, etag: str) -> None:
         # A hot copy never outlives the disk cache's TTL.
@@ -204,9 +219,14 @@ class Renderer:
             watch.lap("encode")
         except RenderFailed as exc:
             log.error("render of template %r failed: %s", job.template.name, exc.message)
+            if self.metrics is not None:
+                self.metrics.render_failed(job.template.name, exc.kind)
+            tracking.report(exc, template=job.template.name, key=job.key)
             raise
         etag = hashlib.blake2b(body, digest_size=16).hexdigest()
         self._remember(job.key, body, etag)
         await asyncio.to_thread(self.cache.set, job.key, body, etag)
         watch.lap("store")
+        if self.metrics is not None:
+            self.metrics.image_rendered(job.template.name, job.format, watch.timings)
         return Image(body=body, etag=etag, format=job.format, cached=False, timings=watch.timings)

@@ -3,16 +3,19 @@ folder and stopped after: redis-server (Debian's package)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
+import httpx
 import pytest
 
-__all__ = ["RedisServer", "free_port", "need"]
+__all__ = ["PrometheusServer", "Receiver", "RedisServer", "free_port", "need"]
 
 
 def free_port() -> int:
@@ -97,3 +100,121 @@ class RedisServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class PrometheusServer:
+    """Debian's ``prometheus`` on 127.0.0.1:port, with its own storage folder, scraping
+    ``targets`` every ``interval`` seconds with the scrape job of deploy/prometheus.yml."""
+
+    def __init__(self, folder: Path, config: dict[str, Any]) -> None:
+        self.binary = need("prometheus", "prometheus")
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.config = self.folder / "prometheus.yml"
+        self.config.write_text(json.dumps(config))  # JSON is YAML
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> PrometheusServer:
+        log = open(self.folder / "prometheus.log", "ab")  # noqa: SIM115 - the server owns it
+        self.proc = subprocess.Popen(
+            [
+                self.binary,
+                f"--config.file={self.config}",
+                f"--storage.tsdb.path={self.folder / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--storage.tsdb.retention.time=1h",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                if httpx.get(f"{self.base}/-/ready", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        output = (self.folder / "prometheus.log").read_text(errors="replace")[-3000:]
+        self.stop()
+        raise RuntimeError(f"prometheus did not become ready:\n{output}")
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """The result vector of an instant query; raises on a query error."""
+        response = httpx.get(f"{self.base}/api/v1/query", params={"query": expr}, timeout=10)
+        body = response.json()
+        if body.get("status") != "success":
+            raise AssertionError(f"query {expr!r} failed: {body}")
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+    def __enter__(self) -> PrometheusServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class Receiver:
+    """An HTTP endpoint on loopback that keeps every POST (path, headers, body): the operator's
+    webhook, or a Sentry server, as seen by ogshot."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        received = self.received = []  # type: list[tuple[str, dict[str, str], bytes]]
+        arrived = self.arrived = threading.Condition()
+        self.fail = False
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                with arrived:
+                    received.append((self.path, dict(self.headers), body))
+                    arrived.notify_all()
+                self.send_response(500 if receiver.fail else 200)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        receiver = self
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def wait(self, count: int, timeout: float = 30.0) -> list[tuple[str, dict[str, str], bytes]]:
+        """The first ``count`` POSTs, once they have arrived."""
+        with self.arrived:
+            if not self.arrived.wait_for(lambda: len(self.received) >= count, timeout):
+                raise AssertionError(f"{len(self.received)} of {count} POSTs within {timeout} s")
+            return list(self.received)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> Receiver:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
