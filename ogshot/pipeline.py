@@ -27,6 +27,7 @@ from .lru import LRU
 from .pool import Pool, Slot
 from .remote import RemoteImages
 from .render import Capture, capture
+from .router import Router
 from .templates import Catalog, Template, canonical_params
 from .timing import Stopwatch
 
@@ -70,7 +71,9 @@ class Renderer:
         )
         self.cache = ImageCache(self.settings)
         self.remote = RemoteImages.from_settings(self.settings)
-        self.pool = Pool(self.settings, Assets(self.settings.static_dir, remote=self.remote))
+        # The pages' requests are answered from the static folder and the fetched remote images.
+        router = Router(Assets(self.settings.static_dir, remote=self.remote))
+        self.pool = Pool(self.settings, router)
         self._inflight: dict[str, asyncio.Task[Image]] = {}
         # The hit path: a repeated request skips validation and hashing (jobs by raw request),
         # and a hot image skips the disk (images by cache key, with their expiry).
