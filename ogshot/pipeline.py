@@ -188,6 +188,8 @@ class Renderer:
         try:
             html = self.catalog.render_html(job.template, job.values)
             watch.lap("html")
+            # With jpeg_encoder "chromium" the capture is the final JPEG: no PNG round trip.
+            chromium_jpeg = job.format == "jpeg" and self.settings.jpeg_encoder == "chromium"
 
             async def attempt(slot: Slot, seconds_left: float) -> Capture:
                 watch.lap("queue")
@@ -197,13 +199,17 @@ class Renderer:
                     time_limit=seconds_left,
                     template=job.template.name,
                     static_digest=job.template.static_digest,
+                    jpeg_quality=self.settings.jpeg_quality if chromium_jpeg else None,
                 )
 
             # On a crashed page or a killed Chromium, the pool tries once more on a fresh page.
             shot = await self.pool.run(attempt, time_limit=self.settings.render_timeout)
             watch.timings.update(shot.timings)
             watch.restart()
-            body = await asyncio.to_thread(encode, shot.png, job.format, self.settings)
+            if shot.format == job.format == "jpeg":
+                body = shot.body
+            else:
+                body = await asyncio.to_thread(encode, shot.png, job.format, self.settings)
             watch.lap("encode")
         except RenderFailed as exc:
             log.error("render of template %r failed: %s", job.template.name, exc.message)
