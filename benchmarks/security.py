@@ -28,6 +28,7 @@ from ogshot.config import Settings
 from ogshot.pool import Pool, scrub
 from ogshot.remote import RemoteImage, RemoteImages
 from ogshot.render import capture
+from ogshot.router import Router
 from ogshot.signing import sign, verify
 
 SCRIPTED = """<!doctype html><html><body style="margin:0;background:#123">
@@ -63,7 +64,7 @@ async def timed(fn: Callable[[], Awaitable[object]], rounds: int) -> list[float]
 async def browser_costs(rounds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.load(environ={}, pool_size=1, cache_dir=Path(tmp) / "c")
-        pool = Pool(settings, Assets(Path(tmp)))
+        pool = Pool(settings, Router(Assets(Path(tmp))))
         await pool.start()
         try:
             counter = iter(range(10**9))
@@ -75,7 +76,7 @@ async def browser_costs(rounds: int) -> None:
             async def render_without_scrub() -> None:
                 async with pool.lease() as slot:
                     await capture(slot, SCRIPTED.format(n=next(counter)), time_limit=10)
-                    slot.scripted = False  # the pool then hands the page back unscrubbed
+                    slot.document.scripted = False  # the pool then hands the page back unscrubbed
 
             async def scrub_only() -> None:
                 async with pool.lease() as slot:

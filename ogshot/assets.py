@@ -3,24 +3,24 @@
 Pages live on a private origin that no network resolves. Requests to ``/static/...`` on it are
 answered from the static folder on disk; images from hosts on ``OGSHOT_REMOTE_IMAGES`` are answered
 from memory after ogshot fetched them itself (see remote.py); every other request is refused. The
-pool's request handler asks :meth:`Assets.answer`, so nothing a page asks for reaches the network
-through Chromium (``data:`` and ``blob:`` URLs never leave the page).
+page's request router (router.py) asks :meth:`Assets.answer`, so nothing a page asks for reaches
+the network through Chromium (``data:`` and ``blob:`` URLs never leave the page).
 """
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from .document import ORIGIN
 from .remote import RemoteImageError, RemoteImages
 
-__all__ = ["DOCUMENT_PREFIX", "ORIGIN", "Asset", "Assets"]
+__all__ = ["ORIGIN", "Asset", "Assets"]
 
-ORIGIN = "http://ogshot.invalid"
-DOCUMENT_PREFIX = f"{ORIGIN}/__ogshot__/document/"
 STATIC_PREFIX = f"{ORIGIN}/static/"
 
 mimetypes.add_type("font/woff2", ".woff2")
@@ -57,9 +57,9 @@ class Assets:
 
     async def answer(self, url: str, resource_type: str) -> Asset | None:
         """What to answer a page's request with; None means refuse it."""
-        asset = self.static(url)
-        if asset is not None:
-            return asset
+        if url.startswith(STATIC_PREFIX):
+            # A stat and maybe a read: off the event loop, which a slow disk would stall.
+            return await asyncio.to_thread(self.static, url)
         remote = self.remote
         # Only as an image: the same bytes as a document or a script could do far more.
         if remote is None or resource_type != "image" or not remote.allows(url):
@@ -71,7 +71,7 @@ class Assets:
         return Asset(image.body, image.content_type, remote=True)
 
     def static(self, url: str) -> Asset | None:
-        """The file behind a ``/static/`` URL of the page origin, or None."""
+        """The file behind a ``/static/`` URL of the page origin, or None. Blocks on the disk."""
         if not url.startswith(STATIC_PREFIX):
             return None
         rel = unquote(urlsplit(url).path)[len("/static/") :]

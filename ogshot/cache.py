@@ -52,7 +52,7 @@ def cache_key(
         fmt,
         f"{settings.width}x{settings.height}@{settings.device_scale_factor:g}",
         f"png{settings.png_colours}/{settings.png_compression}",
-        f"jpeg{settings.jpeg_quality}/webp{settings.webp_quality}",
+        f"jpeg{settings.jpeg_quality}/{settings.jpeg_encoder}/webp{settings.webp_quality}",
         extra,
     )
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()

@@ -1,5 +1,9 @@
 """Captured pixels -> PNG, JPEG or WebP bytes with pyvips. Pure and synchronous: run it off the
-event loop (``starlette.concurrency.run_in_threadpool`` or ``asyncio.to_thread``)."""
+event loop (``starlette.concurrency.run_in_threadpool`` or ``asyncio.to_thread``).
+
+With ``jpeg_encoder = "chromium"`` a JPEG skips this module: Chromium's capture is the final image
+(baseline, standard Huffman tables). The pyvips JPEG here is progressive with optimised tables,
+which is what makes it ~10% smaller at the same quality and SSIM."""
 
 from __future__ import annotations
 

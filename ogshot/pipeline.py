@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 from .pool import Pool, Slot
 from .remote import RemoteImages
 from .render import Capture, capture
+from .router import Router
 from .templates import Catalog, Template, canonical_params
 from .timing import Stopwatch
 
@@ -75,7 +76,9 @@ class Renderer:
         )
         self.cache = ImageCache(self.settings)
         self.remote = RemoteImages.from_settings(self.settings)
-        self.pool = Pool(self.settings, Assets(self.settings.static_dir, remote=self.remote))
+        # The pages' requests are answered from the static folder and the fetched remote images.
+        router = Router(Assets(self.settings.static_dir, remote=self.remote))
+        self.pool = Pool(self.settings, router)
         self._inflight: dict[str, asyncio.Task[Image]] = {}
         # The hit path: a repeated request skips validation and hashing (jobs by raw request),
         # and a hot image skips the disk (images by cache key, with their expiry).
@@ -200,6 +203,8 @@ class Renderer:
         try:
             html = self.catalog.render_html(job.template, job.values)
             watch.lap("html")
+            # With jpeg_encoder "chromium" the capture is the final JPEG: no PNG round trip.
+            chromium_jpeg = job.format == "jpeg" and self.settings.jpeg_encoder == "chromium"
 
             async def attempt(slot: Slot, seconds_left: float) -> Capture:
                 watch.lap("queue")
@@ -209,13 +214,17 @@ class Renderer:
                     time_limit=seconds_left,
                     template=job.template.name,
                     static_digest=job.template.static_digest,
+                    jpeg_quality=self.settings.jpeg_quality if chromium_jpeg else None,
                 )
 
             # On a crashed page or a killed Chromium, the pool tries once more on a fresh page.
             shot = await self.pool.run(attempt, time_limit=self.settings.render_timeout)
             watch.timings.update(shot.timings)
             watch.restart()
-            body = await asyncio.to_thread(encode, shot.png, job.format, self.settings)
+            if shot.format == job.format == "jpeg":
+                body = shot.body
+            else:
+                body = await asyncio.to_thread(encode, shot.png, job.format, self.settings)
             watch.lap("encode")
         except RenderFailed as exc:
             log.error("render of template %r failed: %s", job.template.name, exc.message)

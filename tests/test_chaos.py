@@ -76,7 +76,7 @@ def is_green(png: bytes) -> bool:
 def test_sigkill_of_chromium_during_renders_is_survived(app_with: Any) -> None:
     client = app_with(pool_size=2, render_timeout=15.0)
     pool = pool_of(client)
-    old = pool.browser_pid
+    old = pool.browser.pid
     assert old is not None and old in set(chromium_children(os.getpid()))
     group = os.getpgid(old)
     assert group != os.getpgrp() and len(group_members(group)) > 2  # zygotes, renderers...
@@ -94,8 +94,8 @@ def test_sigkill_of_chromium_during_renders_is_survived(app_with: Any) -> None:
         assert answer.status_code == 200, answer.headers.get("x-ogshot-error")
         assert is_green(answer.content)
     print(f"in-flight renders answered {time.monotonic() - killed_at:.2f} s after SIGKILL")
-    assert pool.browser_restarts == 1
-    assert pool.browser_pid not in (None, old) and alive(pool.browser_pid or 0)
+    assert pool.browser.restarts == 1
+    assert pool.browser.pid not in (None, old) and alive(pool.browser.pid or 0)
     assert wait_for(lambda: not group_members(group))  # no orphaned zygote or renderer
     after = client.get("/og/minimal.png", params={"title": "after the crash", "background": "00f"})
     assert after.status_code == 200
@@ -110,7 +110,7 @@ def test_crashed_pages_are_replaced_and_their_renders_retried(app_with: Any) -> 
     lives on. The renders are retried on fresh pages; the crashed pages are replaced."""
     client = app_with(pool_size=2, render_timeout=15.0)
     pool = pool_of(client)
-    browser = pool.browser_pid
+    browser = pool.browser.pid
     assert browser is not None
     with ThreadPoolExecutor(2) as executor:
         futures = [
@@ -128,7 +128,7 @@ def test_crashed_pages_are_replaced_and_their_renders_retried(app_with: Any) -> 
     for answer in answers:
         assert answer.status_code == 200, answer.headers.get("x-ogshot-error")
         assert is_green(answer.content)
-    assert pool.browser_pid == browser and pool.browser_restarts == 0
+    assert pool.browser.pid == browser and pool.browser.restarts == 0
     assert pool.pages_replaced >= 2
     assert wait_for(lambda: pool.stats()["idle"] == 2)
     assert client.get("/og/minimal.png", params={"title": "after"}).status_code == 200
@@ -139,7 +139,7 @@ def test_service_is_back_soon_after_sigkill(app_with: Any) -> None:
     deadline itself is the benchmark's business: asserting wall time would flake on slow CI)."""
     client = app_with(pool_size=2)
     pool = pool_of(client)
-    old = pool.browser_pid
+    old = pool.browser.pid
     assert old is not None
     killed_at = time.monotonic()
     os.kill(old, signal.SIGKILL)
@@ -148,23 +148,23 @@ def test_service_is_back_soon_after_sigkill(app_with: Any) -> None:
     assert image_of(answer.content).width == 1200
     print(f"first render after SIGKILL answered in {time.monotonic() - killed_at:.2f} s")
     assert wait_for(lambda: pool.stats()["idle"] == 2)
-    assert pool.browser_restarts == 1 and pool.browser_pid != old
+    assert pool.browser.restarts == 1 and pool.browser.pid != old
 
 
 def test_a_frozen_browser_fails_its_health_probe_and_is_replaced(app_with: Any) -> None:
     client = app_with(pool_size=1, health_interval=0.2, health_timeout=1.0)
     pool = pool_of(client)
-    old = pool.browser_pid
+    old = pool.browser.pid
     assert old is not None
     group = os.getpgid(old)
     os.kill(old, signal.SIGSTOP)  # alive, but answers nothing
     try:
-        assert wait_for(lambda: pool.browser_pid not in (None, old) and pool.stats()["idle"] == 1)
+        assert wait_for(lambda: pool.browser.pid not in (None, old) and pool.stats()["idle"] == 1)
     finally:
         if alive(old):
             os.kill(old, signal.SIGKILL)
-    assert pool.probe_failures >= 1
-    assert pool.browser_restarts == 1
+    assert pool.browser.probe_failures >= 1
+    assert pool.browser.restarts == 1
     assert wait_for(lambda: not group_members(group))
     answer = client.get("/og/minimal.png", params={"title": "thawed", "background": "#00ff00"})
     assert answer.status_code == 200

@@ -113,7 +113,7 @@ def test_chromium_is_recycled_without_dropping_a_request(tmp_path: Path) -> None
     (settings.templates_dir / "slow.html").write_text(SLOW)
     with TestClient(create_app(settings)) as client:
         pool = pool_of(client)
-        first = pool.browser_pid
+        first = pool.browser.pid
         assert first is not None
         first_group = os.getpgid(first)
         with ThreadPoolExecutor(6) as executor:
@@ -127,20 +127,20 @@ def test_chromium_is_recycled_without_dropping_a_request(tmp_path: Path) -> None
             )
         assert [a.status_code for a in answers] == [200] * 18
         assert all(is_green(a.content) for a in answers)
-        assert pool.browser_recycles >= 1
+        assert pool.browser.recycles >= 1
         # One at a time now: every fourth render on a browser starts the next recycle.
         for i in range(40):
-            if pool.browser_recycles >= 3:
+            if pool.browser.recycles >= 3:
                 break
             answer = client.get("/og/slow.png", params={"delay": "0", "n": f"seq{i}"})
             assert answer.status_code == 200 and is_green(answer.content)
-        assert pool.browser_recycles >= 3
-        assert pool.browser_restarts == 0 and pool.pages_replaced == 0
+        assert pool.browser.recycles >= 3
+        assert pool.browser.restarts == 0 and pool.pages_replaced == 0
         assert wait_for(lambda: not group_members(first_group))  # the first Chromium is gone
         assert wait_for(lambda: pool.stats()["idle"] == 2)
         stats = client.get("/readyz").json()["pool"]
         assert stats["browser_launches"] == 1 + stats["browser_recycles"]
-        current = pool.browser_pid
+        current = pool.browser.pid
         assert current is not None and current != first and alive(current)
 
 

@@ -116,7 +116,7 @@ def test_the_page_was_reused_and_not_replaced(app: TestClient) -> None:
     """The isolation above comes from clearing the page, not from opening a new one."""
     pool = app.app.state.renderer.pool  # type: ignore[attr-defined]
     assert pool.stats()["pages_replaced"] == 0
-    assert pool.browser_launches == 1
+    assert pool.browser.launches == 1
 
 
 def test_an_existing_cache_folder_is_made_owner_only(tmp_path: Path) -> None:
