@@ -106,8 +106,9 @@ def _param(block: _Block, pname: str, spec: Any) -> Param:
             raise block.error(f"{where}: {key} must be {wanted}, got {value!r}", line)
     kind = spec.get("type", "str")
     if kind not in TYPES:
-        near = _TYPE_ALIASES.get(kind.lower())
-        hint = f" (did you mean {near!r}?)" if near else _near(kind, TYPES)
+        close = difflib.get_close_matches(kind.lower(), [*TYPES, *_TYPE_ALIASES], n=1)
+        near = _TYPE_ALIASES.get(kind.lower()) or (close and _TYPE_ALIASES.get(close[0], close[0]))
+        hint = f" (did you mean {near!r}?)" if near else ""
         raise block.error(
             f"{where}: unknown type {kind!r}{hint}; the types are {', '.join(TYPES)}",
             block.line_of("type", param=pname),

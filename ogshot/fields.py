@@ -155,6 +155,7 @@ def parse_colour(name: str, raw: Any) -> str:
         len(text) <= 200
         and _COLOUR_CHARS.match(text)
         and text not in _NOT_A_COLOUR
+        and text.count("(") == text.count(")")  # CSS would close it at the end; a page cannot
         and tinycss2.color4.parse_color(text) is not None
     ):
         return text
@@ -207,7 +208,7 @@ def _colour_pattern() -> str:
     (every match is accepted; the tests check that), wide enough to show each syntax."""
     # tinycss2 keeps its list of named colours private: without it, the pattern has no names.
     names = sorted({"transparent", *getattr(tinycss2.color4, "_COLOR_KEYWORDS", ())})
-    number = r"(\d{1,3}(\.\d{1,3})?)"
+    number = r"([0-9]{1,3}(\.[0-9]{1,3})?)"
     percent = rf"{number}%"
     rgb = rf"rgba?\({number}( {number}){{2}}( / {percent})?\)"
     hsl = rf"(hsla?|hwb)\({number}(deg)?( {percent}){{2}}( / {percent})?\)"

@@ -16,6 +16,7 @@ import jinja2
 __all__ = ["syntax_error_message", "unclosed_block"]
 
 _UNKNOWN = re.compile(r"No (filter|test) named '([^']*)'")
+_STRAY = re.compile(r"Encountered unknown tag '([^']*)'")
 _INNERMOST = re.compile(r"innermost block that needs to be closed is '([^']*)'")
 # Tags that open a block closed by ``end<tag>`` (``set`` only in its block form).
 _BLOCKS = frozenset(
@@ -35,8 +36,9 @@ def syntax_error_message(
         close = difflib.get_close_matches(name, list(known), n=1)
         near = f" (did you mean {close[0]!r}?)" if close else ""
         return f"unknown {kind} {name!r} in {where} line {exc.lineno}{near}", exc.lineno
-    if "Unexpected end of template" in (exc.message or ""):
-        opened = unclosed_block(_source(exc, env), env, _innermost(exc.message or ""))
+    message = exc.message or ""
+    if "Unexpected end of template" in message:
+        opened = unclosed_block(_source(exc, env), env, _innermost(message))
         if opened is not None:
             tag, line = opened
             return (
@@ -44,19 +46,35 @@ def syntax_error_message(
                 f"(expected {{% end{tag} %}})",
                 line,
             )
+    stray = _STRAY.search(message)
+    if stray and _innermost(message):
+        opened = unclosed_block(_source(exc, env), env, _innermost(message), exc.lineno)
+        if opened is not None:
+            tag, line = opened
+            return (
+                f"unclosed {{% {tag} %}} in {where}: opened at line {line}, still open at the "
+                f"{{% {stray.group(1)} %}} of line {exc.lineno} (expected {{% end{tag} %}} first)",
+                line,
+            )
     return f"syntax error in {where} line {exc.lineno}: {exc.message}", exc.lineno
 
 
 def unclosed_block(
-    source: str | None, env: jinja2.Environment, tag: str | None = None
+    source: str | None,
+    env: jinja2.Environment,
+    tag: str | None = None,
+    before: int | None = None,
 ) -> tuple[str, int] | None:
-    """(tag, line) of the innermost block still open at the end of ``source`` (of ``tag``,
-    when given); None when every block is closed or the source does not tokenize."""
+    """(tag, line) of the innermost block still open at the end of ``source``, or before line
+    ``before`` (of ``tag``, when given); None when every block is closed or the source does not
+    tokenize."""
     if source is None:
         return None
     stack: list[tuple[str, int]] = []
     try:
-        tokens = [t for t in env.lex(source) if t[1] != "whitespace"]
+        tokens = [
+            t for t in env.lex(source) if t[1] != "whitespace" and (before is None or t[0] < before)
+        ]
     except jinja2.TemplateSyntaxError:
         return None
     for index, (line, kind, _value) in enumerate(tokens[:-1]):
