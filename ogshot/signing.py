@@ -155,7 +155,13 @@ def sign_url(
     answer with (TemplateNotFound, InvalidFormat, InvalidParameter, TemplateError)."""
     settings = settings or Settings.load()
     params = {key: value for key, value in params.items() if value is not None}
-    if validate:
+    path = signed_path(settings, template, params, format, secret=secret)
+    if validate:  # in the server's order: the query's size, then template, format, values
+        query = path.partition("?")[2]
+        if len(query) > settings.max_query_length:
+            raise RequestTooLarge(
+                f"query string is {len(query)} bytes; the limit is {settings.max_query_length}"
+            )
         validate_request(settings, template, params, format)
     if not (secret or settings.secrets):
         global _warned_unsigned
@@ -167,12 +173,6 @@ def sign_url(
                 UserWarning,
                 stacklevel=2,
             )
-    path = signed_path(settings, template, params, format, secret=secret)
-    query = path.partition("?")[2]
-    if validate and len(query) > settings.max_query_length:
-        raise RequestTooLarge(
-            f"query string is {len(query)} bytes; the limit is {settings.max_query_length}"
-        )
     return base.rstrip("/") + path
 
 
@@ -193,4 +193,5 @@ def validate_request(
     found = catalog.get(template)
     if normalize_format(fmt or "png") is None:
         raise InvalidFormat(f"unknown format {fmt!r} (use png, jpg, jpeg or webp)")
-    catalog.validate(found, {key: _text(value) for key, value in params.items()})
+    carried = {k: _text(v) for k, v in params.items() if k != SIGNATURE_PARAM}
+    catalog.validate(found, carried)
