@@ -69,7 +69,7 @@ class Template:
 
     def examples(self) -> dict[str, Any]:
         return {
-            p.name: p.example if p.example is not None else p.default
+            p.name: p.example if p.example is not None else json_value(p.default)
             for p in self.params.values()
             if p.example is not None or p.default is not None
         }

@@ -1,15 +1,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import re
 from pathlib import Path
 
 import hypothesis
 import hypothesis.strategies
 import pytest
 
+from ogshot.config import Settings
 from ogshot.errors import InvalidParameter, TemplateError, TemplateNotFound
 from ogshot.fields import COLOUR_PATTERN, Param
+from ogshot.openapi import openapi
 from ogshot.templates import Catalog, canonical_params
 
 DECLARED = """{#ogshot
@@ -378,3 +382,20 @@ def test_an_unclosed_block_is_reported_where_it_opens(
         catalog.render_html(catalog.get("t"), {})
     assert info.value.line == line, info.value.message
     assert f"unclosed {{% {tag} %}} in t.html: opened at line {line}" in info.value.message
+
+
+def test_dates_and_required_text_are_described_in_openapi(tmp_path: Path) -> None:
+    catalog = one_template(tmp_path, DATED)
+    one_template(tmp_path, DECLARED, "card")
+    settings = Settings.load(
+        environ={}, config_file=None, templates_dir=tmp_path / "t", static_dir=tmp_path / "s"
+    )
+    document = json.loads(json.dumps(openapi(catalog, settings)))  # JSON all the way down
+    dated = {p["name"]: p for p in document["paths"]["/og/t.{format}"]["get"]["parameters"]}
+    assert dated["published"]["schema"] == {"type": "string", "format": "date"}
+    assert dated["updated"]["schema"]["default"] == "2026-01-02"
+    card = {p["name"]: p for p in document["paths"]["/og/card.{format}"]["get"]["parameters"]}
+    assert re.search(card["title"]["schema"]["pattern"], "  x ")
+    assert not re.search(card["title"]["schema"]["pattern"], " \t ")
+    assert card["tint"]["schema"]["pattern"] == COLOUR_PATTERN
+    assert json.loads(json.dumps(catalog.get("t").examples())) == {"updated": "2026-01-02"}
