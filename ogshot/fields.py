@@ -73,7 +73,7 @@ class Param:
             )
         value: Any
         if self.type == "str":
-            value = raw if isinstance(raw, str) else json.dumps(raw)
+            value = _as_text(raw)
             limit = self.max_length or global_max_length
             if len(value) > limit:
                 raise InvalidParameter(self.name, f"longer than {limit} characters ({len(value)})")
@@ -145,9 +145,8 @@ def parse_colour(name: str, raw: Any) -> str:
     ``#`` is optional before hex digits, since it has to be escaped in a URL. Parsing is
     tinycss2's; ``currentcolor`` is refused (it is the text colour of wherever it lands, not a
     colour a caller can choose), and so are the CSS-wide keywords (``inherit``...)."""
-    if not isinstance(raw, str):
-        raise InvalidParameter(name, f"expected {_COLOUR_HINT}; got {raw!r}")
-    text = " ".join(raw.split()).lower()
+    # A JSON scalar counts as its text, as in the query string (and in the URL signature).
+    text = " ".join(_as_text(raw).split()).lower()
     hex_match = _HEX.match(text)
     if hex_match:
         return "#" + hex_match.group(1)
@@ -168,17 +167,20 @@ def parse_date(name: str, raw: Any) -> dt.date:
     The template receives a ``datetime.date`` or ``datetime.datetime``; its text is the ISO form."""
     if isinstance(raw, dt.date):  # a TOML date in a declaration
         return raw
-    if isinstance(raw, str):
-        text = raw.strip()
-        try:
-            if len(text) <= 10 and "T" not in text.upper():
-                return dt.date.fromisoformat(text)
-            return dt.datetime.fromisoformat(text)
-        except ValueError:
-            pass
+    text = _as_text(raw).strip()
+    try:
+        if len(text) <= 10 and "T" not in text.upper():
+            return dt.date.fromisoformat(text)
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        pass
     raise InvalidParameter(
         name, f"expected an ISO 8601 date like 2026-11-26 (or 2026-11-26T09:30:00Z); got {raw!r}"
     )
+
+
+def _as_text(raw: Any) -> str:
+    return raw if isinstance(raw, str) else json.dumps(raw)
 
 
 def json_value(value: Any) -> Any:

@@ -187,6 +187,16 @@ def test_css_colours_are_accepted_and_normalised(given: str, canonical: str) -> 
     assert Param(name="c", type="color").convert(given, global_max_length=100) == canonical
 
 
+def test_a_json_scalar_is_a_colour_or_date_as_its_text() -> None:
+    # /og?data={"c": 123} is the same request as c=123 (the signature says so too).
+    assert Param(name="c", type="color").convert(123, global_max_length=9) == "#123"
+    with pytest.raises(InvalidParameter):
+        Param(name="c", type="color").convert(True, global_max_length=9)
+    assert Param(name="d", type="date").convert(20261126, global_max_length=9) == dt.date(
+        2026, 11, 26
+    )
+
+
 @pytest.mark.parametrize(
     "given",
     [
