@@ -57,11 +57,19 @@ def sign_url(
     format: str = "png",
     *,
     base: str = "",
+    secret: str | None = None,
     settings: Settings | None = None,
+    validate: bool = False,
 ) -> str:
-    """The /og URL of ``template`` with ``params``, signed with the first ``OGSHOT_SECRET``
-    (unsigned when none is set); ``base`` (``https://og.example.com``) is put in front."""
-    from .config import Settings
-    from .signing import signed_path
+    """The /og URL of ``template`` with ``params`` (see ``ogshot.signing.sign_url``)."""
+    from .signing import sign_url as _sign_url
 
-    return base.rstrip("/") + signed_path(settings or Settings.load(), template, params, format)
+    return _sign_url(
+        template,
+        params,
+        format,
+        base=base,
+        secret=secret,
+        settings=settings,
+        validate=validate,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import json
 import logging
 import math
@@ -167,9 +168,22 @@ def templates(as_json: bool) -> None:
         if not item.get("declared", True):
             click.echo("    (undeclared: accepts any string parameters)")
         for p in item["params"]:
-            flags = " required" if p["required"] else f" default={p.get('default')!r}"
-            extra = f" choices={p['choices']}" if "choices" in p else ""
-            click.echo(f"    {p['name']}: {p['type']}{flags}{extra}  {p.get('description', '')}")
+            click.echo(f"    {_param_line(p)}")
+
+
+def _param_line(p: dict[str, Any]) -> str:
+    """``name: type required|default=X|optional [limits] [choices]  description``."""
+    if p["required"]:
+        words = ["required" + (" (may be empty)" if p.get("allow_empty") else "")]
+    elif "default" in p:
+        words = [f"default={json.dumps(p['default'], ensure_ascii=False)}"]
+    else:
+        words = ["optional (no default)"]
+    words += [f"{key}={p[key]}" for key in ("min", "max", "max_length") if key in p]
+    if "choices" in p:
+        words.append("choices=" + "|".join(str(c) for c in p["choices"]))
+    text = f"{p['name']}: {p['type']} {' '.join(words)}"
+    return f"{text}  {p['description']}" if p.get("description") else text
 
 
 @cli.command()
@@ -178,11 +192,30 @@ def templates(as_json: bool) -> None:
 @click.option("--format", "fmt", default="png", show_default=True, help="png, jpg, jpeg or webp.")
 @click.option("--base", default="", help="Put this in front, e.g. https://og.example.com")
 def url(template: str, params: tuple[str, ...], fmt: str, base: str) -> None:
-    """Print the /og URL of TEMPLATE with key=value PARAMS, signed with OGSHOT_SECRET."""
-    from .signing import signed_path
+    """Print the /og URL of TEMPLATE with key=value PARAMS, signed with OGSHOT_SECRET.
+
+    Template, format and parameters are checked against the templates folder as the server
+    will check them: a URL that could only fail is an error (exit status 1), not printed."""
+    import warnings
+
+    from .errors import TemplateNotFound
+    from .signing import sign_url
 
     settings = _settings()
-    click.echo(base.rstrip("/") + signed_path(settings, template, _pairs(params), fmt))
+    values = _pairs(params)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # said below, in the CLI's words
+            found = sign_url(template, values, fmt, base=base, settings=settings, validate=True)
+    except TemplateNotFound as exc:
+        names = (exc.detail or {}).get("available") or []
+        close = difflib.get_close_matches(template, names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        listed = ", ".join(names) or f"none in {settings.templates_dir}"
+        raise click.ClickException(f"{exc.message}{hint}; templates: {listed}") from None
+    except OgshotError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(found)
     if not settings.secrets:
         click.echo("note: OGSHOT_SECRET is not set, so the URL is not signed", err=True)
 

@@ -12,14 +12,13 @@ from typing import Any
 from . import __version__
 from .config import Settings
 from .errors import OgshotError
+from .fields import COLOUR_PATTERN, json_value
 from .templates import Catalog, Param, Template
 
 __all__ = ["openapi"]
 
 FORMATS = ["png", "jpg", "jpeg", "webp"]
 IMAGE_TYPES = ["image/png", "image/jpeg", "image/webp"]
-_HEX = "#?([0-9a-fA-F]{3}|[0-9a-fA-F]{4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})"
-COLOUR_PATTERN = f"^({_HEX}|[a-zA-Z]{{3,20}})$"
 URL_PATTERN = "^https?://[^/?#\"'<> \\\\\\[\\]]+([/?#][^\"'<> \\\\]*)?$"
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -96,6 +95,8 @@ def _param_schema(param: Param, settings: Settings) -> dict[str, Any]:
         schema = {"type": "boolean"}
     elif param.type == "color":
         schema = {"type": "string", "pattern": COLOUR_PATTERN}
+    elif param.type == "date":
+        schema = {"type": "string", "format": "date"}
     elif param.type == "url":
         schema = {
             "type": "string",
@@ -105,13 +106,15 @@ def _param_schema(param: Param, settings: Settings) -> dict[str, Any]:
         }
     else:
         schema = {"type": "string", "maxLength": param.max_length or settings.max_param_length}
+        if param.required and not param.allow_empty:
+            schema["pattern"] = r"\S"  # not empty, not only spaces
     if param.type in ("int", "float"):
         if param.min is not None:
             schema["minimum"] = param.min
         if param.max is not None:
             schema["maximum"] = param.max
     if param.default is not None:
-        schema["default"] = param.default
+        schema["default"] = json_value(param.default)
     return schema
 
 

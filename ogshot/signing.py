@@ -14,6 +14,8 @@ so one signature fits ``/og/NAME.EXT?k=v`` and ``/og?template=NAME&data={"k":"v"
 
 Several secrets may be configured for rotation: the first signs, every one verifies. Comparison is
 constant-time.
+
+A parameter whose value is ``None`` is left out of a URL (the template uses its default).
 """
 
 from __future__ import annotations
@@ -22,18 +24,29 @@ import base64
 import hashlib
 import hmac
 import json
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
 from .config import Settings
-from .errors import Forbidden
+from .errors import Forbidden, InvalidFormat, RequestTooLarge
 from .formats import normalize_format
 
-__all__ = ["SIGNATURE_PARAM", "canonical", "check", "sign", "signed_path", "verify"]
+__all__ = [
+    "SIGNATURE_PARAM",
+    "canonical",
+    "check",
+    "sign",
+    "sign_url",
+    "signed_path",
+    "validate_request",
+    "verify",
+]
 
 SIGNATURE_PARAM = "s"
 _VERSION = "ogshot-url-v1"
+_warned_unsigned = False  # sign_url warns once per process about unsigned URLs
 
 
 def _text(value: Any) -> str:
@@ -99,14 +112,86 @@ def check(
         )
 
 
-def signed_path(settings: Settings, template: str, params: Mapping[str, Any], fmt: str) -> str:
-    """``/og/NAME.EXT?k=v...&s=SIG`` (no ``s`` when no secret is configured)."""
+def signed_path(
+    settings: Settings,
+    template: str,
+    params: Mapping[str, Any],
+    fmt: str,
+    *,
+    secret: str | None = None,
+) -> str:
+    """``/og/NAME.EXT?k=v...&s=SIG``, signed with ``secret`` or else the first configured secret
+    (no ``s`` when there is neither). ``None`` values are left out."""
+    params = {key: value for key, value in params.items() if value is not None}
     items = [
         f"{quote(key, safe='')}={quote(_text(value), safe='')}"
         for key, value in sorted(params.items())
         if key != SIGNATURE_PARAM
     ]
-    if settings.secrets:
-        items.append(f"{SIGNATURE_PARAM}={sign(settings.secrets[0], template, params, fmt)}")
+    secret = secret or (settings.secrets[0] if settings.secrets else None)
+    if secret:
+        items.append(f"{SIGNATURE_PARAM}={sign(secret, template, params, fmt)}")
     ext = fmt.lower() or "png"
     return f"/og/{quote(template, safe='')}.{ext}" + (f"?{'&'.join(items)}" if items else "")
+
+
+def sign_url(
+    template: str,
+    params: Mapping[str, Any],
+    format: str = "png",
+    *,
+    base: str = "",
+    secret: str | None = None,
+    settings: Settings | None = None,
+    validate: bool = False,
+) -> str:
+    """The /og URL of ``template`` with ``params``; ``base`` (``https://og.example.com``) is put
+    in front.
+
+    Signed with ``secret``, else the first of ``settings.secrets`` (``OGSHOT_SECRET``); without
+    either the URL is unsigned, and a warning says so (once per process). ``None`` values are
+    left out. ``validate=True`` checks template, format and parameters against the templates in
+    ``settings.templates_dir`` exactly as the server will, raising the error the server would
+    answer with (TemplateNotFound, InvalidFormat, InvalidParameter, TemplateError)."""
+    settings = settings or Settings.load()
+    params = {key: value for key, value in params.items() if value is not None}
+    path = signed_path(settings, template, params, format, secret=secret)
+    if validate:  # in the server's order: the query's size, then template, format, values
+        query = path.partition("?")[2]
+        if len(query) > settings.max_query_length:
+            raise RequestTooLarge(
+                f"query string is {len(query)} bytes; the limit is {settings.max_query_length}"
+            )
+        validate_request(settings, template, params, format)
+    if not (secret or settings.secrets):
+        global _warned_unsigned
+        if not _warned_unsigned:
+            _warned_unsigned = True
+            warnings.warn(
+                "ogshot.sign_url: no secret (pass secret= or set OGSHOT_SECRET), so the URL is "
+                "not signed; a server with OGSHOT_SECRET set answers it with 403",
+                UserWarning,
+                stacklevel=2,
+            )
+    return base.rstrip("/") + path
+
+
+def validate_request(
+    settings: Settings, template: str, params: Mapping[str, Any], fmt: str
+) -> None:
+    """Raise what the server would answer a request for this URL with, if anything (4xx, or
+    TemplateError for a declaration that does not parse). The values are checked as the text the
+    URL carries."""
+    from .templates import Catalog  # the catalog (Jinja, TOML) only when asked to validate
+
+    catalog = Catalog(
+        settings.templates_dir,
+        settings.static_dir,
+        max_params=settings.max_params,
+        max_param_length=settings.max_param_length,
+    )
+    found = catalog.get(template)
+    if normalize_format(fmt or "png") is None:
+        raise InvalidFormat(f"unknown format {fmt!r} (use png, jpg, jpeg or webp)")
+    carried = {k: _text(v) for k, v in params.items() if k != SIGNATURE_PARAM}
+    catalog.validate(found, carried)

@@ -6,7 +6,7 @@ Jinja comment at the top of the file (see the README, "Writing templates"):
     {#ogshot
     description = "Blog post card"
     [params.title]
-    type = "str"          # str | int | float | bool | color | url
+    type = "str"          # str | int | float | bool | color | url | date
     required = true
     max_length = 120
     example = "Hello world"
@@ -26,142 +26,25 @@ import os
 import re
 import threading
 import time
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import jinja2
 import jinja2.meta
 
+from .declarations import DECLARATION as _DECLARATION
+from .declarations import parse_declaration as _parse_declaration
 from .errors import InvalidParameter, TemplateError, TemplateNotFound
+from .fields import PARAM_NAME_RE, TYPES, Param, json_value
+from .filters import FILTERS
+from .jinja_errors import syntax_error_message
 
-__all__ = ["Catalog", "Param", "StaticDigest", "Template"]
+__all__ = ["PARAM_NAME_RE", "TYPES", "Catalog", "Param", "StaticDigest", "Template"]
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-PARAM_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 RESERVED_PARAMS = frozenset({"s"})  # the URL signature
-TYPES = ("str", "int", "float", "bool", "color", "url")
-_DECLARATION = re.compile(r"^\s*\{#-?\s*ogshot\b(.*?)-?#\}", re.DOTALL)
-_HEX = re.compile(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
-_COLOUR_NAME = re.compile(r"^[a-zA-Z]{3,20}$")
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off", ""})
-_PARAM_KEYS = frozenset(
-    {"type", "default", "required", "max_length", "min", "max", "choices", "description", "example"}
-)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Param:
-    name: str
-    type: str = "str"
-    default: Any = None
-    required: bool = False
-    max_length: int | None = None
-    min: float | None = None
-    max: float | None = None
-    choices: tuple[Any, ...] = ()
-    description: str = ""
-    example: Any = None
-
-    def convert(self, raw: Any, *, global_max_length: int) -> Any:
-        """Raw query/JSON value -> typed value, or InvalidParameter naming this parameter."""
-        if isinstance(raw, (dict, list)):
-            raise InvalidParameter(
-                self.name, f"expected a {self.type}, got a JSON {type(raw).__name__}"
-            )
-        value: Any
-        if self.type == "str":
-            value = raw if isinstance(raw, str) else json.dumps(raw)
-            limit = self.max_length or global_max_length
-            if len(value) > limit:
-                raise InvalidParameter(self.name, f"longer than {limit} characters ({len(value)})")
-        elif self.type == "int":
-            value = _parse_number(self.name, raw, int)
-        elif self.type == "float":
-            value = _parse_number(self.name, raw, float)
-        elif self.type == "bool":
-            value = _parse_bool(self.name, raw)
-        elif self.type == "color":
-            value = _parse_colour(self.name, raw)
-        else:
-            value = _parse_url(self.name, raw, self.max_length or 2048)
-        if self.type in ("int", "float"):
-            if self.min is not None and value < self.min:
-                raise InvalidParameter(self.name, f"must be >= {self.min}, got {value}")
-            if self.max is not None and value > self.max:
-                raise InvalidParameter(self.name, f"must be <= {self.max}, got {value}")
-        if self.choices and value not in self.choices:
-            allowed = ", ".join(str(c) for c in self.choices)
-            raise InvalidParameter(self.name, f"must be one of: {allowed}; got {value!r}")
-        return value
-
-    def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "type": self.type, "required": self.required}
-        for key in ("default", "max_length", "min", "max", "description", "example"):
-            value = getattr(self, key)
-            if value not in (None, ""):
-                out[key] = value
-        if self.choices:
-            out["choices"] = list(self.choices)
-        return out
-
-
-def _parse_number(name: str, raw: Any, kind: type[int] | type[float]) -> Any:
-    if isinstance(raw, bool):
-        raise InvalidParameter(name, f"expected {kind.__name__}, got a boolean")
-    try:
-        value = kind(raw.strip()) if isinstance(raw, str) else kind(raw)
-    except (TypeError, ValueError):
-        raise InvalidParameter(name, f"expected {kind.__name__}, got {raw!r}") from None
-    if kind is int and isinstance(raw, float) and raw != value:
-        raise InvalidParameter(name, f"expected int, got {raw!r}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidParameter(name, f"expected a finite number, got {raw!r}")
-    return value
-
-
-def _parse_bool(name: str, raw: Any) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise InvalidParameter(name, f"expected a boolean (true/false, 1/0), got {raw!r}")
-
-
-def _parse_colour(name: str, raw: Any) -> str:
-    text = str(raw).strip()
-    hex_match = _HEX.match(text)
-    if hex_match:
-        return "#" + hex_match.group(1).lower()
-    if _COLOUR_NAME.match(text):
-        return text.lower()
-    raise InvalidParameter(
-        name, f"expected a colour like #1a2b3c or a CSS colour name, got {raw!r}"
-    )
-
-
-def _parse_url(name: str, raw: Any, limit: int) -> str:
-    text = str(raw).strip()
-    if len(text) > limit:
-        raise InvalidParameter(name, f"longer than {limit} characters")
-    try:
-        parts = urlsplit(text)
-    except ValueError:  # e.g. "http://[x": an unbalanced IPv6 bracket
-        raise InvalidParameter(name, f"expected an http(s) URL, got {raw!r}") from None
-    if (
-        parts.scheme not in ("http", "https")
-        or not parts.netloc
-        or any(c in text for c in "\"'<> \\")
-    ):
-        raise InvalidParameter(name, f"expected an http(s) URL, got {raw!r}")
-    return text
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -186,7 +69,7 @@ class Template:
 
     def examples(self) -> dict[str, Any]:
         return {
-            p.name: p.example if p.example is not None else p.default
+            p.name: p.example if p.example is not None else json_value(p.default)
             for p in self.params.values()
             if p.example is not None or p.default is not None
         }
@@ -276,6 +159,8 @@ class Catalog:
         common: dict[str, Any] = {"loader": loader, "autoescape": True, "auto_reload": True}
         self._strict = jinja2.Environment(undefined=jinja2.StrictUndefined, **common)
         self._lenient = jinja2.Environment(**common)
+        for env in (self._strict, self._lenient):
+            env.filters.update(FILTERS)
         self._loaded: dict[str, Template] = {}
         self._lock = threading.Lock()
 
@@ -385,12 +270,8 @@ class Catalog:
         try:
             return env.get_template(f"{template.name}.html").render(**values)
         except jinja2.TemplateSyntaxError as exc:
-            where = exc.filename or exc.name or template.name
-            raise TemplateError(
-                f"syntax error in {os.path.basename(where)} line {exc.lineno}: {exc.message}",
-                template=template.name,
-                line=exc.lineno,
-            ) from exc
+            message, line = syntax_error_message(exc, env, template.name)
+            raise TemplateError(message, template=template.name, line=line) from exc
         except jinja2.TemplateNotFound as exc:
             raise TemplateError(
                 f"template {template.name!r} references missing {exc.name!r}",
@@ -406,7 +287,9 @@ class Catalog:
 
 def canonical_params(values: Mapping[str, Any]) -> str:
     """The stable text form of validated values, for cache keys and signatures."""
-    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(
+        values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=json_value
+    )
 
 
 def _read(path: Path, name: str) -> str:
@@ -425,51 +308,6 @@ def _unchanged(files: tuple[tuple[str, int, int], ...]) -> bool:
         if st.st_mtime_ns != mtime_ns or st.st_size != size:
             return False
     return True
-
-
-def _parse_declaration(name: str, source: str) -> tuple[str, dict[str, Param]]:
-    match = _DECLARATION.match(source)
-    if not match:
-        return "", {}
-    line = source[: match.start(1)].count("\n") + 1
-    try:
-        data = tomllib.loads(match.group(1))
-    except tomllib.TOMLDecodeError as exc:
-        raise TemplateError(
-            f"invalid parameter declaration in {name}.html: {exc}", template=name, line=line
-        ) from exc
-    description = str(data.get("description", ""))
-    params: dict[str, Param] = {}
-    for pname, spec in (data.get("params") or {}).items():
-        if not isinstance(spec, dict):
-            raise TemplateError(
-                f"{name}.html: params.{pname} must be a table", template=name, line=line
-            )
-        bad = set(spec) - _PARAM_KEYS
-        if bad or spec.get("type", "str") not in TYPES or not PARAM_NAME_RE.match(pname):
-            problem = f"unknown keys {sorted(bad)}" if bad else f"type must be one of {TYPES}"
-            raise TemplateError(f"{name}.html: params.{pname}: {problem}", template=name, line=line)
-        param = Param(
-            name=pname,
-            type=spec.get("type", "str"),
-            default=spec.get("default"),
-            required=bool(spec.get("required", False)),
-            max_length=spec.get("max_length"),
-            min=spec.get("min"),
-            max=spec.get("max"),
-            choices=tuple(spec.get("choices", ())),
-            description=str(spec.get("description", "")),
-            example=spec.get("example"),
-        )
-        if param.default is not None:  # a default must itself be valid, or every request fails
-            try:
-                param.convert(param.default, global_max_length=1 << 20)
-            except InvalidParameter as exc:
-                raise TemplateError(
-                    f"{name}.html: default of {exc}", template=name, line=line
-                ) from None
-        params[pname] = param
-    return description, params
 
 
 def _template_line(exc: BaseException) -> int | None:

@@ -69,6 +69,38 @@ def test_a_colour_parameter_lands_on_a_known_pixel(client: TestClient) -> None:
     assert r < 15 and g < 15 and b > 240
 
 
+@pytest.mark.parametrize(
+    ("colour", "rgb"),
+    [
+        ("rgb(0,128,0)", (0, 128, 0)),
+        ("rgb(255 165 0 / 100%)", (255, 165, 0)),
+        ("hsl(240deg 100% 50%)", (0, 0, 255)),
+        ("oklch(0.628 0.2577 29.23)", (255, 0, 0)),
+        ("RebeccaPurple", (102, 51, 153)),
+    ],
+)
+def test_every_css_colour_syntax_lands_on_the_pixel(
+    client: TestClient, colour: str, rgb: tuple[int, int, int]
+) -> None:
+    image = client.get("/og/minimal.png", params={"title": "x", "background": colour})
+    assert image.status_code == 200, image.text
+    assert all(
+        abs(got - want) <= 6 for got, want in zip(pixel(image.content, 10, 10), rgb, strict=True)
+    )
+
+
+@pytest.mark.parametrize("colour", ["notacolour", "zzzzzz", "currentcolor", "rgb(0 0 0"])
+def test_a_word_that_is_no_colour_is_400_and_nothing_is_cached(
+    client: TestClient, colour: str
+) -> None:
+    before = renders(client)
+    response = client.get("/og/minimal.png", params={"title": "x", "background": colour})
+    assert response.status_code == 400
+    assert response.json()["detail"] == {"parameter": "background"}
+    assert "CSS colour" in response.json()["error"]
+    assert renders(client) == before
+
+
 def test_second_request_is_a_hit_and_does_not_touch_the_browser(client: TestClient) -> None:
     url = "/og/article.png?title=" + quote("Cache me 🎯")
     first = client.get(url)
@@ -142,6 +174,7 @@ def test_unknown_template_is_404_naming_the_templates(client: TestClient) -> Non
     [
         ("/og/article.png?title=x&colour=red", "colour"),
         ("/og/article.png?subtitle=no-title", "title"),
+        ("/og/article.png?title=%20%20", "title"),
         ("/og/article.png?title=x&accent=notacolour!", "accent"),
         ("/og/article.png?title=x&theme=purple", "theme"),
         ("/og/minimal.png?title=x&size=9000", "size"),

@@ -59,6 +59,24 @@ def test_templates_lists_declared_params(env: dict[str, str]) -> None:
     assert "article" in text and "title: str required" in text
 
 
+def test_templates_shows_defaults_and_limits_truthfully(env: dict[str, str]) -> None:
+    listed = json.loads(CliRunner().invoke(cli, ["templates", "--json"], env=env).output)
+    article = {p["name"]: p for t in listed if t["name"] == "article" for p in t["params"]}
+    assert article["subtitle"]["default"] == ""  # an empty default, not a missing one
+    assert article["site"]["default"] == "ogshot"
+    assert "default" not in article["title"]
+    lines = {
+        line.split(":")[0].strip(): line.strip()
+        for line in CliRunner().invoke(cli, ["templates"], env=env).output.splitlines()
+        if line.startswith("    ")
+    }
+    assert lines["subtitle"].startswith('subtitle: str default="" max_length=200')
+    assert lines["title"].startswith("title: str required max_length=")
+    assert lines["size"].startswith("size: int default=84 min=32 max=120")
+    assert lines["theme"].startswith('theme: str default="dark" choices=dark|light')
+    assert "None" not in "\n".join(lines.values())
+
+
 def test_serve_builds_settings_and_starts_uvicorn(env: dict[str, str]) -> None:
     in_workers: list[Settings] = []
 

@@ -438,6 +438,18 @@ def test_a_broken_template_shows_the_overlay_and_the_page_recovers(page: Page, l
     assert r < 40 and g < 40 and b < 40
 
 
+def test_a_word_that_is_no_colour_marks_the_colour_field(page: Page, live: Live) -> None:
+    open_studio(page, live, "minimal")
+    page.fill("#p-background", "notacolour")
+    page.wait_for_selector('.field[data-param="background"].invalid', timeout=WAIT_MS)
+    assert "CSS colour" in page.locator('.field[data-param="background"] .field-error').inner_text()
+    assert page.locator("#error-overlay").is_hidden()
+    etag = current_etag(page)
+    page.fill("#p-background", "rgb(255 0 0)")
+    wait_for_new_image(page, etag)
+    assert page.locator(".field.invalid").count() == 0
+
+
 def test_a_render_timeout_shows_the_overlay_and_the_page_recovers(page: Page, live: Live) -> None:
     open_studio(page, live, "minimal")
     path = live.templates / "minimal.html"

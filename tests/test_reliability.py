@@ -180,7 +180,8 @@ def test_openapi_describes_the_api(client: TestClient) -> None:
     params = {p["name"]: p for p in article["parameters"]}
     assert params["format"]["schema"]["enum"] == ["png", "jpg", "jpeg", "webp"]
     assert params["title"]["required"] is True
-    assert params["title"]["schema"] == {"type": "string", "maxLength": 140}
+    # required: not empty and not only spaces
+    assert params["title"]["schema"] == {"type": "string", "maxLength": 140, "pattern": "\\S"}
     assert params["theme"]["schema"]["enum"] == ["dark", "light"]
     size = {p["name"]: p for p in paths["/og/minimal.{format}"]["get"]["parameters"]}["size"]
     assert size["schema"] == {"type": "integer", "minimum": 32, "maximum": 120, "default": 84}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -13,9 +14,11 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 import ogshot
+from ogshot import signing
 from ogshot.app import create_app
 from ogshot.cli import cli
 from ogshot.config import Settings
+from ogshot.errors import InvalidFormat, InvalidParameter, RequestTooLarge, TemplateNotFound
 from ogshot.signing import canonical, sign, signed_path, verify
 
 from .conftest import make_settings
@@ -82,6 +85,79 @@ def test_signed_path_and_sign_url() -> None:
     assert url == "https://og.example.com" + signed_path(settings, "article", {"title": "x"}, "png")
 
 
+def test_none_means_leave_it_out() -> None:
+    settings = settings_with(NEW)
+    url = ogshot.sign_url("minimal", {"title": "x", "background": None}, settings=settings)
+    assert "null" not in url and "background" not in url
+    assert url == signed_path(settings, "minimal", {"title": "x"}, "png")
+    assert signed_path(settings, "minimal", {"title": "x", "size": None}, "png") == url
+
+
+def test_an_explicit_secret_signs_over_the_setting() -> None:
+    settings = settings_with(OLD)
+    url = ogshot.sign_url("article", {"title": "x"}, "webp", secret=NEW, settings=settings)
+    assert dict(parse_qsl(urlsplit(url).query))["s"] == sign(NEW, "article", {"title": "x"}, "webp")
+    unsigned = settings_with()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a secret given: nothing to warn about
+        url = ogshot.sign_url("article", {"title": "x"}, secret=NEW, settings=unsigned)
+    assert dict(parse_qsl(urlsplit(url).query))["s"] == sign(NEW, "article", {"title": "x"}, "png")
+
+
+def test_an_unsigned_url_warns_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(signing, "_warned_unsigned", False)  # as in a fresh process
+    with pytest.warns(UserWarning, match="not signed") as caught:
+        first = ogshot.sign_url("minimal", {"title": "x"}, settings=settings_with())
+        second = ogshot.sign_url("minimal", {"title": "y"}, settings=settings_with())
+    assert len([w for w in caught if "not signed" in str(w.message)]) == 1
+    assert first == "/og/minimal.png?title=x" and second == "/og/minimal.png?title=y"
+
+
+@pytest.mark.parametrize(
+    ("template", "params", "fmt", "error", "words"),
+    [
+        ("myblg", {"title": "x"}, "png", TemplateNotFound, "myblg"),
+        ("article", {"title": "x"}, "bmp", InvalidFormat, "bmp"),
+        ("minimal", {"title": "x", "size": "abc"}, "png", InvalidParameter, "size"),
+        ("minimal", {"title": "x", "size": 9000}, "png", InvalidParameter, "size"),
+        (
+            "minimal",
+            {"title": "x", "background": "notacolour"},
+            "png",
+            InvalidParameter,
+            "background",
+        ),
+        ("minimal", {"title": " "}, "png", InvalidParameter, "title"),
+        ("minimal", {}, "png", InvalidParameter, "title"),
+        ("minimal", {"title": "x", "colour": "red"}, "png", InvalidParameter, "colour"),
+        ("minimal", {"title": "x", "background": "y" * 9000}, "png", RequestTooLarge, "query"),
+    ],
+)
+def test_validate_refuses_what_the_server_would(
+    template: str, params: dict[str, object], fmt: str, error: type[Exception], words: str
+) -> None:
+    settings = settings_with(NEW)
+    with pytest.raises(error, match=words):
+        ogshot.sign_url(template, params, fmt, settings=settings, validate=True)
+    # Without validate=True nothing is looked up: the URL is made as asked.
+    assert ogshot.sign_url(template, params, fmt, settings=settings).startswith(f"/og/{template}.")
+
+
+def test_validate_takes_what_the_server_takes(signed: TestClient) -> None:
+    settings = settings_of(signed)
+    for params in (
+        {"title": "Validated", "size": 90, "background": "rgb(0 0 255)"},
+        {"title": "Validated", "size": "90", "color": None},
+    ):
+        url = ogshot.sign_url("minimal", params, "jpg", settings=settings, validate=True)
+        response = signed.get(url)
+        assert response.status_code == 200, response.text
+    # What validate refuses, the server refuses the same way.
+    bad = ogshot.sign_url("minimal", {"title": "x", "background": "notacolour"}, settings=settings)
+    answer = signed.get(bad)
+    assert answer.status_code == 400 and answer.json()["detail"] == {"parameter": "background"}
+
+
 def test_cli_url_prints_a_signed_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OGSHOT_SECRET", f"{NEW},{OLD}")
     runner = CliRunner()
@@ -96,6 +172,26 @@ def test_cli_url_prints_a_signed_url(monkeypatch: pytest.MonkeyPatch) -> None:
     assert unsigned.exit_code == 0
     assert unsigned.stdout.strip() == "/og/minimal.png?title=x"
     assert "not signed" in unsigned.stderr
+    assert "UserWarning" not in unsigned.stderr  # said once, in the CLI's words
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["url", "myblg", "title=x"], ["no template named 'myblg'", "article, launch, minimal"]),
+        (["url", "artcle", "title=x"], ["did you mean 'article'?"]),
+        (["url", "article", "title=x", "--format", "bmp"], ["unknown format 'bmp'"]),
+        (["url", "minimal", "title=x", "size=abc"], ["'size'", "expected int"]),
+        (["url", "minimal", "title=x", "background=zzzzzz"], ["'background'", "CSS colour"]),
+        (["url", "minimal", "title="], ["'title'", "must not be empty"]),
+    ],
+)
+def test_cli_url_refuses_a_url_that_could_only_fail(args: list[str], words: list[str]) -> None:
+    result = CliRunner().invoke(cli, args, env={"OGSHOT_SECRET": NEW})
+    assert result.exit_code == 1
+    assert result.stdout == ""  # no URL printed
+    for word in words:
+        assert word in result.stderr
 
 
 # -- over HTTP ---------------------------------------------------------------------------------
