@@ -228,7 +228,8 @@ def _mapping(targets: list[Target], report: BuildReport, base_url: str) -> dict[
 
 class _Rate(ProgressColumn):
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
+        # The run's average: steadier than a recent window while pages warm up.
+        speed = task.completed / task.elapsed if task.completed and task.elapsed else 0.0
         return Text(f"{speed:.1f} img/s" if speed else "- img/s", style="progress.data.speed")
 
 

@@ -231,7 +231,12 @@ def bench(
     help="Sitemap rule key=pattern, e.g. 'title={title}' (url host path slug title lastmod).",
 )
 @click.option("--public-base-url", default="", help="URL of the output, for the mapping file.")
-@click.option("--s3-endpoint", default=None, help="S3 API endpoint (R2, MinIO, ...).")
+@click.option(
+    "--s3-endpoint",
+    envvar="OGSHOT_S3_ENDPOINT",
+    default=None,
+    help="S3 API endpoint (R2, MinIO, ...); OGSHOT_S3_ENDPOINT.",
+)
 @click.option("--concurrency", type=int, default=None, help="Images in flight (2 per page).")
 @click.option("--force", is_flag=True, help="Render every row, even when its image is there.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a TTY).")

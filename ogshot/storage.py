@@ -38,8 +38,7 @@ def open_output(target: str, *, s3_endpoint: str | None = None) -> Output:
         parts = urlsplit(target)
         if not parts.netloc:
             raise BadRequest(f"{target!r} names no bucket (use s3://bucket/prefix)")
-        endpoint = s3_endpoint or os.environ.get("OGSHOT_S3_ENDPOINT") or None
-        return S3Bucket(parts.netloc, parts.path.strip("/"), endpoint=endpoint)
+        return S3Bucket(parts.netloc, parts.path.strip("/"), endpoint=s3_endpoint or None)
     if "://" in target:
         raise BadRequest(f"{target!r}: only folders and s3://bucket/prefix are supported")
     return Directory(Path(target))
