@@ -140,6 +140,20 @@ def test_json_lines_rows_pick_their_name_and_format(tmp_path: Path, env: dict[st
     assert (out / default["path"]).read_bytes()[:3] == b"\xff\xd8\xff"
 
 
+def test_a_row_that_cannot_be_written_is_reported(tmp_path: Path, env: dict[str, str]) -> None:
+    manifest, out = tmp_path / "rows.csv", tmp_path / "out"
+    manifest.write_text("template,title\nminimal,Blocked\narticle,Written\n")
+    out.mkdir()
+    (out / "minimal").write_text("a file where the template's folder would go")
+    result = build(env, str(manifest), "-o", str(out))
+    assert result.exit_code == 1, result.output
+    assert "rows.csv line 2 (minimal): FileExistsError" in result.output
+    assert "1 written, 0 skipped (already there), 1 failed of 2 rows" in result.output
+    mapping = json.loads((out / "ogshot-build.json").read_text())
+    assert list(mapping["images"]) == ["rows.csv line 3"]
+    assert (out / mapping["images"]["rows.csv line 3"]["path"]).is_file()
+
+
 SITEMAP = """<?xml version="1.0" encoding="UTF-8"?>
 <urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
   <url><loc>https://example.com/blog/hello-world/</loc><lastmod>2026-01-02</lastmod></url>
