@@ -105,11 +105,13 @@ async def build(
     notice: Callable[[str], None] = log.info,
 ) -> BuildReport:
     """Render every row of ``rows`` that ``output`` lacks (all of them with ``force``) and write
-    the mapping file; never raises for one row, only when the output cannot be listed."""
+    the mapping file; never raises for one row, only when the output cannot be listed or the
+    mapping file cannot be written."""
     report = BuildReport(rows=len(rows))
     renderer = Renderer(settings)
     try:
-        targets = _plan(renderer, rows, format, report)
+        # Validation reads template files: a thread, like every disk touch under the loop.
+        targets = await asyncio.to_thread(_plan, renderer, rows, format, report)
         existing = set() if force else await asyncio.to_thread(output.existing)
         todo: dict[str, Target] = {}
         for target in targets:
@@ -137,10 +139,19 @@ async def build(
         await renderer.close()
     mapping = _mapping(targets, report, public_base_url)
     body = json.dumps(mapping, indent=2, ensure_ascii=False).encode()
-    await asyncio.to_thread(
-        output.write, MAPPING_FILE, body, content_type="application/json", cache_control="no-cache"
-    )
     report.mapping = output.location(MAPPING_FILE)
+    try:
+        await asyncio.to_thread(
+            output.write,
+            MAPPING_FILE,
+            body,
+            content_type="application/json",
+            cache_control="no-cache",
+        )
+    except Exception as exc:  # the images are there; say why their index is not
+        raise OgshotError(
+            f"cannot write the mapping file {report.mapping}: {_describe(exc)}"
+        ) from exc
     return report
 
 
