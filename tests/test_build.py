@@ -294,3 +294,14 @@ def test_s3_output_that_cannot_be_listed_is_one_clear_error(s3: str, aws: dict[s
     output = open_output("s3://no-such-bucket/x", s3_endpoint=s3)
     with pytest.raises(BadRequest, match="cannot list s3://no-such-bucket/x/"):
         output.existing()
+
+
+def test_s3_endpoint_from_boto3s_own_variable(
+    s3: str, aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    boto3.client("s3", endpoint_url=s3).create_bucket(Bucket="from-env")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3)
+    output = open_output("s3://from-env/cards")
+    output.write("a/b.png", b"x", content_type="image/png", cache_control="no-cache")
+    assert output.existing() == {"a/b.png"}
+    assert output.location("a/b.png") == "s3://from-env/cards/a/b.png"
