@@ -265,5 +265,82 @@ def bench(
     click.echo(f"\nwrote {output}", err=True)
 
 
+@cli.command()
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    help="Folder to write into, or s3://bucket/prefix.",
+)
+@click.option("--format", "fmt", default="png", show_default=True, help="png, jpg or webp.")
+@click.option("--template", default=None, help="Template of rows that name none (sitemaps).")
+@click.option(
+    "--param",
+    "rules",
+    multiple=True,
+    help="Sitemap rule key=pattern, e.g. 'title={title}' (url host path slug title lastmod).",
+)
+@click.option("--public-base-url", default="", help="URL of the output, for the mapping file.")
+@click.option(
+    "--s3-endpoint",
+    envvar="OGSHOT_S3_ENDPOINT",
+    default=None,
+    help="S3 API endpoint (R2, MinIO, ...); OGSHOT_S3_ENDPOINT.",
+)
+@click.option("--concurrency", type=int, default=None, help="Images in flight (2 per page).")
+@click.option("--force", is_flag=True, help="Render every row, even when its image is there.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a TTY).")
+def build(
+    manifest: Path,
+    output: str,
+    fmt: str,
+    template: str | None,
+    rules: tuple[str, ...],
+    public_base_url: str,
+    s3_endpoint: str | None,
+    concurrency: int | None,
+    force: bool,
+    progress: bool | None,
+) -> None:
+    """Pre-generate the images of MANIFEST (.csv, .jsonl or sitemap .xml) into a folder or a
+    bucket, with a mapping file (row -> path, URL). Exits 1 if any row failed."""
+    from .build import build as run_build
+    from .manifest import read_manifest
+    from .storage import open_output
+
+    settings = _settings()
+    try:
+        out = open_output(output, s3_endpoint=s3_endpoint)
+        rows = read_manifest(manifest, template=template, rules=_pairs(rules))
+        report = asyncio.run(
+            run_build(
+                rows,
+                out,
+                settings,
+                format=fmt,
+                concurrency=concurrency,
+                force=force,
+                public_base_url=public_base_url,
+                progress=sys.stderr.isatty() if progress is None else progress,
+                notice=lambda text: click.echo(text, err=True),
+            )
+        )
+    except OgshotError as exc:
+        raise click.ClickException(exc.message) from None
+    for row, reason in report.failed:
+        click.echo(f"failed: {row.source} ({row.template or '?'}): {reason}", err=True)
+    rate = len(report.written) / report.rendered_seconds if report.rendered_seconds else 0.0
+    click.echo(
+        f"{len(report.written)} written, {len(report.skipped)} skipped (already there), "
+        f"{len(report.failed)} failed of {report.rows} rows"
+        + (f" in {report.rendered_seconds:.1f} s ({rate:.1f} images/s)" if rate else "")
+        + f"; mapping: {report.mapping}",
+        err=True,
+    )
+    if report.failed:
+        click.get_current_context().exit(1)
+
+
 def main() -> None:
     cli(prog_name="ogshot")
