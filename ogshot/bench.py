@@ -284,7 +284,9 @@ def report(result: dict[str, Any]) -> str:
         f"non-2xx {hit['non_2xx']}",
         f"  floor (bare Starlette + diskcache, same bytes): {floor['requests_per_s']:.0f} req/s, "
         f"p50 {floor['ms'].get('p50', 0):.2f} ms, p99 {floor['ms'].get('p99', 0):.2f} ms; "
-        f"ogshot/floor {server['hit_vs_floor']:.2f}x",
+        f"ogshot/floor {server['hit_vs_floor']:.2f}x (median of rounds: "
+        + ", ".join(f"{r:.2f}" for r in server["hit_vs_floor_rounds"])
+        + ")",
         f"saturation (distinct misses, concurrency 8, {sat['tool']}): {sat['requests_per_s']:.1f} "
         f"renders/s, p50 {sat['ms'].get('p50', 0):.1f} ms, p99 {sat['ms'].get('p99', 0):.1f} ms, "
         f"non-2xx {sat['non_2xx']}",

@@ -6,6 +6,7 @@ No timing is asserted: timings belong to the benchmark's own output, not to a pa
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -54,7 +55,7 @@ def test_bench_reports_every_stage(tmp_path: Path) -> None:
     # The floor app answered the same hit (the bench checks it gives ogshot's bytes) every time.
     floor = server["floor_hit"]
     assert floor["requests_per_s"] > 0 and floor["non_2xx"] == 0
-    assert server["hit_vs_floor"] == server["hit"]["requests_per_s"] / floor["requests_per_s"]
+    assert server["hit_vs_floor"] == statistics.median(server["hit_vs_floor_rounds"]) > 0
     assert server["saturation"]["pool"]["renders"] >= 1
     assert server["memory_mb"]["pss_peak"] > 0
     assert "speed-up vs baseline" in result.output
