@@ -23,7 +23,6 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -33,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
-from ogshot.bench import free_port
+from ogshot.serverproc import ServerProcess, processes_memory
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMATS = ("png", "jpg", "webp")
@@ -49,68 +49,23 @@ class Tally:
     requests: int = 0
 
 
-# -- processes -----------------------------------------------------------------------------------
+# -- processes ----------------------------------------------------------------------------------
 
 
-def marked(marker: bytes) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            if marker in Path(f"/proc/{name}/environ").read_bytes():
-                found.append(int(name))
-        except OSError:
-            continue
-    return found
-
-
-def family(marker: bytes) -> list[int]:
-    """The server and everything it started: processes carrying the marker in their environment,
-    and the members of their process groups (Chromium's zygotes and renderers do not inherit the
-    environment, but stay in the browser's process group)."""
-    own = os.getpgrp()
-    groups = set()
-    for pid in marked(marker):
-        with contextlib.suppress(OSError):
-            groups.add(os.getpgid(pid))
-    groups.discard(own)
-    found = set(marked(marker))
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                text = Path(f"/proc/{name}/stat").read_text()
-                fields = text[text.rindex(")") + 2 :].split()
-                if fields[0] != "Z" and int(fields[2]) in groups:
-                    found.add(int(name))
-    return sorted(found)
-
-
-def memory(pids: list[int]) -> tuple[float, float]:
+def memory(pids: set[int]) -> tuple[float, float]:
     """(sum of RSS, sum of PSS) in MiB over live processes."""
-    rss = pss = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Rss:"):
-                    rss += int(line.split()[1])
-                elif line.startswith("Pss:"):
-                    pss += int(line.split()[1])
-        except OSError:
-            continue
-    return rss / 1024, pss / 1024
+    rss, pss = processes_memory([psutil.Process(pid) for pid in pids if psutil.pid_exists(pid)])
+    return rss / 2**20, pss / 2**20
 
 
-def browser_pid(marker: bytes) -> int | None:
+def browser_pid(server: ServerProcess) -> int | None:
     """The Chromium browser process (not the wrapper script, a zygote or a renderer)."""
-    for pid in marked(marker):
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        exe = os.path.basename(argv[0]).lower()
-        if b"chrom" in exe and not any(a.startswith(b"--type=") for a in argv):
-            return pid
+    for pid in server.marked():
+        with contextlib.suppress(psutil.Error):
+            argv = psutil.Process(pid).cmdline()
+            exe = os.path.basename(argv[0]).lower() if argv else ""
+            if "chrom" in exe and not any(a.startswith("--type=") for a in argv):
+                return pid
     return None
 
 
@@ -158,14 +113,14 @@ async def client_loop(
             )
 
 
-async def killer(base: str, marker: bytes, every: float, until: float, log: list[str]) -> None:
+async def killer(server: ServerProcess, every: float, until: float, log: list[str]) -> None:
     """SIGKILL the browser every `every` seconds; time until the pool is full again (a new
     browser, all its pages open) by /readyz. Under load a fresh request would also wait its turn
     in the queue, which measures the backlog rather than the recovery."""
-    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=server.base, timeout=60) as client:
         while time.monotonic() + every < until:
             await asyncio.sleep(every)
-            pid = browser_pid(marker)
+            pid = browser_pid(server)
             if pid is None:
                 continue
             restarts = (await client.get("/readyz")).json()["pool"]["browser_restarts"]
@@ -191,24 +146,21 @@ def pct(values: list[float], q: float) -> float:
 @dataclass
 class Run:
     work: Path
-    server: subprocess.Popen[bytes]
-    base: str
-    marker: bytes
+    server: ServerProcess
+
+    @property
+    def base(self) -> str:
+        return self.server.base
 
 
 def start(args: argparse.Namespace) -> Run:
     work = Path(tempfile.mkdtemp(prefix="ogshot-soak-"))
     shutil.copytree(ROOT / "html_templates", work / "html_templates")
     shutil.copytree(ROOT / "static", work / "static")
-    port = free_port()
-    marker = uuid.uuid4().hex
     env = {
-        **os.environ,
-        "OGSHOT_PORT": str(port),
         "OGSHOT_TEMPLATES_DIR": str(work / "html_templates"),
         "OGSHOT_STATIC_DIR": str(work / "static"),
         "OGSHOT_CACHE_DIR": str(work / "cache"),
-        "OGSHOT_SOAK": marker,
     }
     for option, variable in (
         ("pool_size", "OGSHOT_POOL_SIZE"),
@@ -218,42 +170,25 @@ def start(args: argparse.Namespace) -> Run:
     ):
         if getattr(args, option) is not None:
             env[variable] = str(getattr(args, option))
-    with open(work / "server.log", "wb") as log_file:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "ogshot", "serve"],
-            cwd=work,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
-                return Run(work, server, base, f"OGSHOT_SOAK={marker}".encode())
-        if server.poll() is not None:
-            break
-        time.sleep(0.1)
-    server.kill()
-    raise SystemExit((work / "server.log").read_text())
+    server = ServerProcess(env=env, cwd=work, log=work / "server.log")
+    try:
+        server.start(timeout=60)
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
+    return Run(work, server)
 
 
 def stop(run: Run, result: dict[str, Any], keep: bool) -> None:
     """SIGTERM, as a process manager would; then count what is left of the server's processes."""
-    if run.server.poll() is None:
-        run.server.send_signal(signal.SIGTERM)
-        try:
-            run.server.wait(60)
-        except subprocess.TimeoutExpired:
-            run.server.kill()
+    server = run.server
+    if server.process is not None and server.process.poll() is None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.terminate(60)
     deadline = time.monotonic() + 10
-    while family(run.marker) and time.monotonic() < deadline:
+    while server.family() and time.monotonic() < deadline:
         time.sleep(0.1)
-    left = family(run.marker)
-    result["processes_left_after_sigterm"] = len(left)
-    for pid in left:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
+    result["processes_left_after_sigterm"] = len(server.family())
+    server.close()  # SIGKILL for anything left
     if keep:
         print(f"kept {run.work}")
     else:
@@ -261,7 +196,6 @@ def stop(run: Run, result: dict[str, Any], keep: bool) -> None:
 
 
 async def load(args: argparse.Namespace, run: Run) -> dict[str, Any]:
-    mark = run.marker
     result: dict[str, Any] = {"duration_s": args.duration, "concurrency": args.concurrency}
     async with httpx.AsyncClient(
         base_url=run.base,
@@ -276,10 +210,10 @@ async def load(args: argparse.Namespace, run: Run) -> dict[str, Any]:
         for i in range(0, len(hot), 8):  # render the hot set first: they are hits from now
             await asyncio.gather(*(client.get(u) for u in hot[i : i + 8]))
         before = (await client.get("/readyz")).json()["pool"]
-        start_mem = memory(family(mark))
-        start_server = memory([run.server.pid])
+        start_mem = memory(run.server.family())
+        start_server = memory({run.server.pid})
         print(
-            f"server pid {run.server.pid}, {len(family(mark))} processes, "
+            f"server pid {run.server.pid}, {len(run.server.family())} processes, "
             f"RSS {start_mem[0]:.0f} MiB, PSS {start_mem[1]:.0f} MiB at start",
             flush=True,
         )
@@ -292,8 +226,8 @@ async def load(args: argparse.Namespace, run: Run) -> dict[str, Any]:
         async def sampler() -> None:
             while time.monotonic() < until:
                 await asyncio.sleep(min(15.0, args.duration / 8))
-                rss, pss = memory(family(mark))
-                server_rss = memory([run.server.pid])[0]
+                rss, pss = memory(run.server.family())
+                server_rss = memory({run.server.pid})[0]
                 samples.append((time.monotonic() - began, rss, pss, server_rss, tally.requests))
                 print(
                     f"  t={samples[-1][0]:5.0f}s  requests {tally.requests:7d}  "
@@ -317,12 +251,12 @@ async def load(args: argparse.Namespace, run: Run) -> dict[str, Any]:
         ]
         extra = [sampler()]
         if args.kill_every:
-            extra.append(killer(run.base, mark, args.kill_every, until, kills))
+            extra.append(killer(run.server, args.kill_every, until, kills))
         await asyncio.gather(*tasks, *extra)
         elapsed = time.monotonic() - began
         after_pool = (await client.get("/readyz")).json()["pool"]
-        end_mem = memory(family(mark))
-        end_server = memory([run.server.pid])
+        end_mem = memory(run.server.family())
+        end_server = memory({run.server.pid})
     renders = after_pool["renders"] - before["renders"]
     result.update(
         requests=tally.requests,

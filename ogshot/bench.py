@@ -4,10 +4,8 @@ Stages, each bounded in time, loopback only:
 
 1. baseline   what most Playwright code does: a warm page, ``set_content`` + ``page.screenshot``
 2. miss       cache misses through the library API, per stage, for PNG, JPEG and WebP
-3. hit        cache hits over HTTP against a running ``ogshot serve`` (wrk when installed)
-4. saturation distinct-parameter misses at concurrency 8 over HTTP
-5. cold start process start to the first image served
-6. memory     peak RSS of the server and its Chromium processes during (4)
+3-6.          over HTTP against a running ``ogshot serve`` (ogshot/benchhttp.py): cache hits
+              against a bare Starlette + diskcache floor, saturation, cold start, memory
 7. quality    SSIM of each format against a lossless capture of the same page
 
 Absolute times drift on shared machines; the ratio against the baseline is the headline.
@@ -16,32 +14,24 @@ Absolute times drift on shared machines; the ratio against the baseline is the h
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import platform
-import re
-import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
-import threading
 import time
-import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pyvips
 from playwright.async_api import Route, async_playwright
 
 from . import __version__
 from .assets import ORIGIN, Assets
+from .benchhttp import percentiles, server_stages
 from .chromium import ESSENTIAL_ARGS, find_chromium
 from .config import Settings
 from .pipeline import Renderer
@@ -64,17 +54,6 @@ class BenchOptions:
     concurrency: int = 8
     output: Path | None = None
     settings: Settings = field(default_factory=Settings.load)
-
-
-def percentiles(samples: Sequence[float]) -> dict[str, float]:
-    if not samples:
-        return {"p50": 0.0, "p90": 0.0, "p99": 0.0, "n": 0}
-    ordered = sorted(samples)
-
-    def at(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-    return {"p50": statistics.median(ordered), "p90": at(0.90), "p99": at(0.99), "n": len(ordered)}
 
 
 def params_for(template: str, i: int, renderer: Renderer) -> dict[str, Any]:
@@ -201,217 +180,6 @@ async def quality(renderer: Renderer, template: str) -> dict[str, dict[str, floa
     return out
 
 
-# -- the server: 3-6 -----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def tree_memory(pid: int) -> tuple[int, int]:
-    """(RSS, PSS) in bytes of a process and all its descendants, from /proc.
-
-    RSS counts a shared page once per process that maps it (Chromium's zygote-forked processes
-    share much of theirs), so its sum overstates what the tree uses; PSS divides each shared page
-    among its users, so its sum is the tree's real footprint. Both are reported.
-    """
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                parent = int(fh.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(parent, []).append(int(entry))
-    rss = pss = 0
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        todo.extend(children.get(current, []))
-        try:
-            with open(f"/proc/{current}/smaps_rollup") as fh:
-                for line in fh:
-                    if line.startswith("Rss:"):
-                        rss += int(line.split()[1]) * 1024
-                    elif line.startswith("Pss:"):
-                        pss += int(line.split()[1]) * 1024
-        except OSError:
-            continue
-    return rss, pss
-
-
-class Server:
-    """``ogshot serve`` in a subprocess on a free loopback port."""
-
-    def __init__(self, settings: Settings, cache_dir: Path) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            "OGSHOT_PORT": str(self.port),
-            "OGSHOT_HOST": "127.0.0.1",
-            "OGSHOT_CACHE_DIR": str(cache_dir),
-            "OGSHOT_TEMPLATES_DIR": str(Path(settings.templates_dir).resolve()),
-            "OGSHOT_STATIC_DIR": str(Path(settings.static_dir).resolve()),
-            "OGSHOT_POOL_SIZE": str(settings.pool_size),
-        }
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
-        self.started = time.perf_counter()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ogshot", "serve"],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def get(self, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
-        try:
-            with urllib.request.urlopen(self.base + path, timeout=timeout) as response:
-                return int(response.status), bytes(response.read())
-        except urllib.error.HTTPError as exc:
-            return int(exc.code), exc.read()
-
-    def wait_for(self, path: str, deadline: float = 30.0) -> float:
-        """Poll until ``path`` answers 200; seconds since the process started."""
-        end = time.monotonic() + deadline
-        while time.monotonic() < end:
-            if self.process.poll() is not None:
-                break
-            with contextlib.suppress(OSError):
-                if self.get(path, timeout=5)[0] == 200:
-                    return time.perf_counter() - self.started
-            time.sleep(0.02)
-        self.log.seek(0)
-        raise RuntimeError(
-            "ogshot serve did not start:\n" + self.log.read().decode(errors="replace")
-        )
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-@contextlib.contextmanager
-def memory_sampler(pid: int) -> Iterator[dict[str, int]]:
-    rss, pss = tree_memory(pid)
-    peak = {"rss_start": rss, "pss_start": pss, "rss_peak": rss, "pss_peak": pss}
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            rss, pss = tree_memory(pid)
-            peak["rss_peak"] = max(peak["rss_peak"], rss)
-            peak["pss_peak"] = max(peak["pss_peak"], pss)
-            stop.wait(0.2)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        yield peak
-    finally:
-        stop.set()
-        thread.join()
-
-
-_WRK_LATENCY = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
-_WRK_RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
-_WRK_STATUS = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
-_UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-# wrk script: every request asks for a different title, so every request is a miss.
-_DISTINCT_LUA = """
-counter = 0
-request = function()
-  counter = counter + 1
-  return wrk.format("GET", "%s" .. counter .. "-" .. math.random(1, 1000000000))
-end
-"""
-
-
-def wrk(
-    url: str, *, connections: int, seconds: float, path_prefix: str | None = None
-) -> dict[str, Any]:
-    command = [
-        "wrk",
-        f"-c{connections}",
-        f"-t{min(2, connections)}",
-        f"-d{max(1, round(seconds))}s",
-        "--latency",
-        "--timeout",
-        "10s",
-    ]
-    with tempfile.TemporaryDirectory() as tmp:
-        if path_prefix is not None:
-            script = Path(tmp) / "distinct.lua"
-            script.write_text(_DISTINCT_LUA % path_prefix)
-            command += ["-s", str(script)]
-        out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-    latency = {f"p{q}": float(v) * _UNIT[u] for q, v, u in _WRK_LATENCY.findall(out)}
-    rate = _WRK_RATE.search(out)
-    errors = _WRK_STATUS.search(out)
-    return {
-        "tool": "wrk",
-        "requests_per_s": float(rate.group(1)) if rate else 0.0,
-        "ms": latency,
-        "non_2xx": int(errors.group(1)) if errors else 0,
-    }
-
-
-async def python_load(
-    base: str, paths: Callable[[int], str], *, connections: int, seconds: float
-) -> dict[str, Any]:
-    """A bounded-concurrency HTTP client for machines without wrk."""
-    import httpx
-
-    latencies: list[float] = []
-    non_2xx = 0
-    counter = iter(range(1 << 62))
-    end = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10) as client:
-
-        async def worker() -> None:
-            nonlocal non_2xx
-            while time.monotonic() < end:
-                started = time.perf_counter()
-                response = await client.get(paths(next(counter)))
-                latencies.append((time.perf_counter() - started) * 1000)
-                if response.status_code >= 400:
-                    non_2xx += 1
-
-        started = time.monotonic()
-        await asyncio.gather(*(worker() for _ in range(connections)))
-        elapsed = time.monotonic() - started
-    return {
-        "tool": "python",
-        "requests_per_s": len(latencies) / elapsed,
-        "ms": {k: v for k, v in percentiles(latencies).items() if k != "n"},
-        "non_2xx": non_2xx,
-    }
-
-
-def load(
-    server: Server, *, path: str | None, prefix: str | None, connections: int, seconds: float
-) -> dict[str, Any]:
-    if shutil.which("wrk"):
-        url = server.base + (path or "/")
-        return wrk(url, connections=connections, seconds=seconds, path_prefix=prefix)
-
-    def pick(i: int) -> str:
-        return path if path is not None else f"{prefix}{i}"
-
-    return asyncio.run(python_load(server.base, pick, connections=connections, seconds=seconds))
-
-
 # -- the whole run ------------------------------------------------------------------------------
 
 
@@ -445,47 +213,19 @@ async def library_stages(options: BenchOptions, cache_dir: Path) -> dict[str, An
     return out
 
 
-def server_stages(options: BenchOptions, cache_dir: Path) -> dict[str, Any]:
-    template = options.templates[0]
-    server = Server(options.settings, cache_dir / "server")
-    try:
-        hit_path = f"/og/{template}.png?title={quote('Cache hit benchmark')}"
-        cold = server.wait_for(hit_path)
-        status, body = server.get(hit_path)
-        assert status == 200 and body[:4] == b"\x89PNG"
-        hit = load(
-            server,
-            path=hit_path,
-            prefix=None,
-            connections=options.connections,
-            seconds=options.hit_seconds,
-        )
-        prefix = f"/og/{template}.png?title=Saturation%20"
-        with memory_sampler(server.process.pid) as memory:
-            saturation = load(
-                server,
-                path=None,
-                prefix=prefix,
-                connections=options.concurrency,
-                seconds=options.saturation_seconds,
-            )
-        _, ready = server.get("/readyz")
-        saturation["pool"] = json.loads(ready).get("pool", {})
-    finally:
-        server.stop()
-    return {
-        "cold_start_s": cold,
-        "hit": hit,
-        "saturation": saturation,
-        "memory_mb": {k: round(v / 2**20, 1) for k, v in memory.items()},
-    }
-
-
 def run(options: BenchOptions) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ogshot-bench-") as tmp:
         cache_dir = Path(tmp)
         library = asyncio.run(library_stages(options, cache_dir))
-        server = server_stages(options, cache_dir)
+        server = server_stages(
+            options.settings,
+            cache_dir,
+            template=options.templates[0],
+            connections=options.connections,
+            concurrency=options.concurrency,
+            hit_seconds=options.hit_seconds,
+            saturation_seconds=options.saturation_seconds,
+        )
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "ogshot": __version__,
@@ -536,12 +276,17 @@ def report(result: dict[str, Any]) -> str:
         )
         lines.append(f"  quality vs lossless capture: {quality}")
     server = result["server"]
-    hit, sat = server["hit"], server["saturation"]
+    hit, floor, sat = server["hit"], server["floor_hit"], server["saturation"]
     lines += [
         "",
         f"cache hit over HTTP ({hit['tool']}, 32 connections): {hit['requests_per_s']:.0f} req/s, "
         f"p50 {hit['ms'].get('p50', 0):.2f} ms, p99 {hit['ms'].get('p99', 0):.2f} ms, "
         f"non-2xx {hit['non_2xx']}",
+        f"  floor (bare Starlette + diskcache, same bytes): {floor['requests_per_s']:.0f} req/s, "
+        f"p50 {floor['ms'].get('p50', 0):.2f} ms, p99 {floor['ms'].get('p99', 0):.2f} ms; "
+        f"ogshot/floor {server['hit_vs_floor']:.2f}x (median of rounds: "
+        + ", ".join(f"{r:.2f}" for r in server["hit_vs_floor_rounds"])
+        + ")",
         f"saturation (distinct misses, concurrency 8, {sat['tool']}): {sat['requests_per_s']:.1f} "
         f"renders/s, p50 {sat['ms'].get('p50', 0):.1f} ms, p99 {sat['ms'].get('p99', 0):.1f} ms, "
         f"non-2xx {sat['non_2xx']}",

@@ -1,109 +1,76 @@
-"""Process helpers for the chaos tests: find the Chromium processes a test started (through /proc),
-and run a real ``ogshot serve`` in a subprocess on a free port."""
+"""Process helpers for the tests: a real ``ogshot serve`` (ogshot/serverproc.py, with httpx answers)
+and the Chromium processes a test started, found with psutil."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
+import psutil
 
-from ogshot.bench import free_port
+from ogshot.serverproc import ServerProcess, free_port, marked
 
 __all__ = [
     "Server",
     "alive",
     "chromium_children",
     "cmdline",
-    "descendants",
     "free_port",
     "group_members",
-    "is_chromium",
     "marked",
     "serve_env",
     "wait_for",
 ]
 
 
-def _stat(pid: int) -> list[str] | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
-    return text[text.rindex(")") + 2 :].split()
-
-
-def _pids() -> list[int]:
-    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
-
-
 def alive(pid: int) -> bool:
     """True for a live process (a zombie waiting to be reaped counts as dead)."""
-    fields = _stat(pid)
-    return fields is not None and fields[0] != "Z"
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def cmdline(pid: int) -> str:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
+        return " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:
         return ""
-
-
-def is_chromium(pid: int) -> bool:
-    return "chrom" in cmdline(pid).split(" ", 1)[0].lower()
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below ``pid`` in the process tree."""
-    children: dict[int, list[int]] = {}
-    for child in _pids():
-        fields = _stat(child)
-        if fields is not None and fields[0] != "Z":
-            children.setdefault(int(fields[1]), []).append(child)
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
 
 
 def group_members(pgid: int) -> set[int]:
     """Live processes in process group ``pgid`` (Chromium leads its own: renderers, zygote)."""
     members = set()
-    for pid in _pids():
-        fields = _stat(pid)
-        if fields is not None and fields[0] != "Z" and int(fields[2]) == pgid:
-            members.add(pid)
+    for process in psutil.process_iter():
+        with contextlib.suppress(OSError):
+            if os.getpgid(process.pid) == pgid and alive(process.pid):
+                members.add(process.pid)
     return members
 
 
-def marked(marker: str) -> set[int]:
-    """Live processes whose environment holds ``marker``: everything a server started with it
-    spawned, even when re-parented to init after its parent died."""
-    needle = marker.encode()
-    found = set()
-    for pid in _pids():
+def chromium_children(pid: int) -> Iterator[int]:
+    """Chromium browser processes (not its renderers or zygote) below ``pid``."""
+    try:
+        below = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return
+    for child in sorted(below, key=lambda p: p.pid):
         try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes()
-        except OSError:
+            argv = child.cmdline()
+        except psutil.Error:
             continue
-        if needle in environ and alive(pid):
-            found.add(pid)
-    return found
+        if (
+            argv
+            and "chrom" in Path(argv[0]).name.lower()
+            and not any(a.startswith("--type=") for a in argv)
+            and alive(child.pid)
+        ):
+            yield child.pid
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 20.0, interval: float = 0.05) -> bool:
@@ -115,71 +82,18 @@ def wait_for(check: Callable[[], bool], timeout: float = 20.0, interval: float =
     return check()
 
 
-class Server:
-    """``ogshot serve`` in a subprocess on 127.0.0.1 and a free port; its output is printed when
-    it fails to start. Every process it starts carries a unique marker in its environment."""
+class Server(ServerProcess):
+    """``ogshot serve`` on 127.0.0.1 and a free port, over the test's own folders (never the
+    repository's config file); answers are httpx responses. Its output goes to ``cwd``."""
 
     def __init__(self, *args: str, env: dict[str, str], cwd: Path) -> None:
-        self.port = free_port()
-        self.marker = f"OGSHOT_TEST_MARK={uuid.uuid4().hex}"
-        key, _, value = self.marker.partition("=")
-        self.env = {**os.environ, **env, key: value, "OGSHOT_PORT": str(self.port)}
+        super().__init__(*args, env=env, cwd=cwd)
         self.env.pop("OGSHOT_CONFIG", None)
-        self.args = [sys.executable, "-m", "ogshot", "serve", *args]
-        self.cwd = cwd
-        self.base = f"http://127.0.0.1:{self.port}"
         self.log = cwd / f"serve-{self.port}.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 60.0) -> Server:
-        with open(self.log, "wb") as out:
-            self.process = subprocess.Popen(
-                self.args, cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            try:
-                if httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        output = self.output()
-        self.kill()
-        raise RuntimeError(f"ogshot serve did not become ready:\n{output}")
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
+        self.graceful_exit = False  # a test that wants SIGTERM sends it itself
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return httpx.get(f"{self.base}{path}", timeout=60, **kwargs)
-
-    def terminate(self, timeout: float = 60.0) -> int:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout)
-
-    def kill(self) -> None:
-        """Last resort: the server and anything it started (by marker)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-        for pid in marked(self.marker):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-
-    def __enter__(self) -> Server:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.kill()
 
 
 def serve_env(base: Path, **extra: str) -> dict[str, str]:
@@ -191,11 +105,3 @@ def serve_env(base: Path, **extra: str) -> dict[str, str]:
         "OGSHOT_POOL_SIZE": "1",
         **extra,
     }
-
-
-def chromium_children(pid: int) -> Iterator[int]:
-    """Chromium browser processes (not its renderers or zygote) below ``pid``."""
-    for child in sorted(descendants(pid)):
-        line = cmdline(child)
-        if is_chromium(child) and "--type=" not in line:
-            yield child

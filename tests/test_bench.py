@@ -6,6 +6,7 @@ No timing is asserted: timings belong to the benchmark's own output, not to a pa
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -51,7 +52,12 @@ def test_bench_reports_every_stage(tmp_path: Path) -> None:
     assert 0.95 < article["quality"]["jpeg"]["ssim"] < 1.0
     server = data["server"]
     assert server["hit"]["requests_per_s"] > 0 and server["hit"]["non_2xx"] == 0
+    # The floor app answered the same hit (the bench checks it gives ogshot's bytes) every time.
+    floor = server["floor_hit"]
+    assert floor["requests_per_s"] > 0 and floor["non_2xx"] == 0
+    assert server["hit_vs_floor"] == statistics.median(server["hit_vs_floor_rounds"]) > 0
     assert server["saturation"]["pool"]["renders"] >= 1
     assert server["memory_mb"]["pss_peak"] > 0
     assert "speed-up vs baseline" in result.output
+    assert "floor (bare Starlette + diskcache, same bytes)" in result.output
     assert (tmp_path / "unused").exists() is False  # the bench uses its own temporary caches

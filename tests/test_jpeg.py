@@ -57,7 +57,7 @@ def test_the_encoder_is_a_setting_and_part_of_the_cache_key(tmp_path: Path) -> N
     assert Settings.load(environ={}).jpeg_encoder == "vips"
     chromium = Settings.load(environ={"OGSHOT_JPEG_ENCODER": "chromium"})
     assert chromium.jpeg_encoder == "chromium"
-    with pytest.raises(ConfigError, match="jpeg_encoder"):
+    with pytest.raises(ConfigError, match="JPEG_ENCODER"):
         Settings.load(environ={"OGSHOT_JPEG_ENCODER": "mozjpeg"})
     keys = {
         cache_key(template_digest="d", params="p", fmt="jpeg", settings=s)

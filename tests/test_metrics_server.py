@@ -91,13 +91,15 @@ def test_a_real_prometheus_scrapes_it_and_the_dashboard_queries_run(
                 )
                 assert got.status_code == 200
         assert httpx.get(f"{server.base}/og/broken.png", timeout=30).status_code == 500
-        # A positive signal: Prometheus has scraped everything that was sent.
+        # A positive signal: Prometheus has scraped everything that was sent, twice (a rate needs
+        # two samples, and a series born at its first failure has only one until the next scrape).
         wait_until(
             lambda: prometheus.query(
                 'sum(ogshot_images_rendered_total{template="minimal"}) >= 6 and '
-                'sum(ogshot_render_failures_total{template="broken"}) >= 1'
+                'sum(ogshot_render_failures_total{template="broken"}) >= 1 and '
+                'min(count_over_time(ogshot_render_failures_total{template="broken"}[1m])) >= 2'
             ),
-            "the traffic in a scrape",
+            "the traffic in two scrapes",
         )
         rate = prometheus.query('sum(rate(ogshot_requests_total{route="og"}[1m]))')
         assert rate and float(rate[0]["value"][1]) > 0

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from ogshot.config import ISOLATION_ARGS, Settings
 from ogshot.errors import ConfigError
 
-from .conftest import renders
+from .conftest import mean_difference, renders
 
 
 def undeclared(client: TestClient) -> str:
@@ -95,9 +95,35 @@ def test_bad_names_and_repeats_are_400(client: TestClient) -> None:
 
 
 def test_strange_bytes_are_a_clear_answer_not_a_crash(client: TestClient) -> None:
-    for query in ("title=%ff%fe", "title=%00", "title=" + quote("\u202e\ufeff"), "title=%"):
+    before = renders(client)
+    # Bytes that are not UTF-8 are not text: refused, naming the parameter, nothing rendered.
+    for query in ("title=%ff%fe", "title=ok%e2%82", "title=x&%ff=1"):
         response = client.get(f"/og/minimal.png?{query}")
-        assert response.status_code in (200, 400), query
+        assert response.status_code == 400, query
+        assert response.headers["cache-control"] == "no-store"
+        name = "\ufffd" if "%ff=" in query else "title"
+        assert response.json() == {
+            "error": f"parameter {name!r}: not valid UTF-8 once percent-decoded",
+            "detail": {"parameter": name},
+        }
+    assert renders(client) == before
+    # An encoded U+FFFD is valid UTF-8: a title like any other.
+    assert client.get("/og/minimal.png?title=%EF%BF%BD").status_code == 200
+    # Bidi controls and a BOM are valid text: rendered.
+    response = client.get("/og/minimal.png?title=" + quote("\u202e\ufeff"))
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    # A "%" not followed by two hex digits is a literal "%" (as the URL standard reads it): the
+    # very image of a properly encoded "%25".
+    lone = client.get("/og/minimal.png?title=%")
+    encoded = client.get("/og/minimal.png?title=%25")
+    assert lone.status_code == encoded.status_code == 200
+    assert lone.headers["etag"] == encoded.headers["etag"]
+    assert encoded.headers["x-ogshot-cache"] == "hit"
+    # A NUL is ignored by the HTML parser, as in any page: the same picture as without it.
+    nul = client.get("/og/minimal.png?title=a%00b")
+    plain = client.get("/og/minimal.png?title=ab")
+    assert nul.status_code == plain.status_code == 200
+    assert mean_difference(nul.content, plain.content) == 0
 
 
 # -- settings that cannot be configured away --------------------------------------------------
