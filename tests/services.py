@@ -15,14 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from ogshot.serverproc import ServerProcess, free_port
+
 __all__ = ["PrometheusServer", "Receiver", "RedisServer", "free_port", "need"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def need(binary: str, package: str) -> str:
@@ -103,45 +98,25 @@ class RedisServer:
 
 
 class PrometheusServer:
-    """Debian's ``prometheus`` on 127.0.0.1:port, with its own storage folder, scraping
-    ``targets`` every ``interval`` seconds with the scrape job of deploy/prometheus.yml."""
+    """Debian's ``prometheus`` on 127.0.0.1:port, with its own storage folder and ``config`` (a
+    scrape config such as deploy/prometheus.yml's, as a dict)."""
 
     def __init__(self, folder: Path, config: dict[str, Any]) -> None:
-        self.binary = need("prometheus", "prometheus")
-        self.folder = folder
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.config = self.folder / "prometheus.yml"
-        self.config.write_text(json.dumps(config))  # JSON is YAML
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> PrometheusServer:
-        log = open(self.folder / "prometheus.log", "ab")  # noqa: SIM115 - the server owns it
-        self.proc = subprocess.Popen(
-            [
-                self.binary,
-                f"--config.file={self.config}",
-                f"--storage.tsdb.path={self.folder / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
+        folder.mkdir(parents=True, exist_ok=True)
+        config_file = folder / "prometheus.yml"
+        config_file.write_text(json.dumps(config))  # JSON is YAML
+        self.server = ServerProcess(
+            command=[
+                need("prometheus", "prometheus"),
+                f"--config.file={config_file}",
+                f"--storage.tsdb.path={folder / 'data'}",
+                "--web.listen-address=127.0.0.1:{port}",
                 "--storage.tsdb.retention.time=1h",
             ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            ready_path="/-/ready",
+            log=folder / "prometheus.log",
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                if httpx.get(f"{self.base}/-/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        output = (self.folder / "prometheus.log").read_text(errors="replace")[-3000:]
-        self.stop()
-        raise RuntimeError(f"prometheus did not become ready:\n{output}")
+        self.base = self.server.base
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         """The result vector of an instant query; raises on a query error."""
@@ -152,21 +127,12 @@ class PrometheusServer:
         result: list[dict[str, Any]] = body["data"]["result"]
         return result
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.proc = None
-
     def __enter__(self) -> PrometheusServer:
-        return self.start()
+        self.server.start(timeout=30)
+        return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        self.server.close()
 
 
 class Receiver:
