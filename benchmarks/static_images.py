@@ -50,6 +50,31 @@ def grid() -> pyvips.Image:
     return mask(svg(1200, 630, body))
 
 
+# The launch mesh: where the first colour shows over the second. A diagonal blend with a bright
+# pool top left, a dip top right (the second colour's glow) and a soft rise bottom centre.
+def mesh() -> pyvips.Image:
+    body = (
+        '<defs><linearGradient id="d" x1="0" y1="0" x2="1" y2="1">'
+        '<stop offset="0" stop-color="#fff" stop-opacity="0.95"/>'
+        '<stop offset="1" stop-color="#fff" stop-opacity="0.05"/></linearGradient>'
+        '<radialGradient id="a" cx="0.1" cy="0.1" r="0.6">'
+        '<stop offset="0" stop-color="#fff" stop-opacity="0.9"/>'
+        '<stop offset="1" stop-color="#fff" stop-opacity="0"/></radialGradient>'
+        '<radialGradient id="c" cx="0.7" cy="1.1" r="0.6">'
+        '<stop offset="0" stop-color="#fff" stop-opacity="0.55"/>'
+        '<stop offset="1" stop-color="#fff" stop-opacity="0"/></radialGradient>'
+        '<radialGradient id="b" cx="0.9" cy="0.2" r="0.5">'
+        '<stop offset="0" stop-color="#000" stop-opacity="1"/>'
+        '<stop offset="1" stop-color="#000" stop-opacity="0"/></radialGradient>'
+        '<mask id="m"><rect width="600" height="315" fill="#fff"/>'
+        '<rect width="600" height="315" fill="url(#b)"/></mask></defs>'
+        '<g mask="url(#m)"><rect width="600" height="315" fill="url(#d)"/>'
+        '<rect width="600" height="315" fill="url(#a)"/>'
+        '<rect width="600" height="315" fill="url(#c)"/></g>'
+    )
+    return mask(svg(600, 315, body))
+
+
 # One soft round glow, scaled and placed by CSS.
 def glow() -> pyvips.Image:
     body = (
@@ -154,6 +179,7 @@ def main() -> None:
     (IMG / "products").mkdir(parents=True, exist_ok=True)
     grid().pngsave(str(IMG / "grid.png"), compression=9, palette=False)
     glow().pngsave(str(IMG / "glow.png"), compression=9)
+    mesh().pngsave(str(IMG / "mesh.png"), compression=9)
     rings().pngsave(str(IMG / "rings.png"), compression=9)
     wave().pngsave(str(IMG / "wave.png"), compression=9)
     for name, colours in PEOPLE.items():

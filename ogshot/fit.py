@@ -33,8 +33,9 @@ for (const el of document.querySelectorAll("[data-fit-lines]")) {
   el.style.webkitLineClamp = "none";
   const fits = (size) => {
     el.style.fontSize = size + "px";
-    const height = el.scrollHeight;
-    return height - padding <= (lines + 0.5) * size * ratio && height <= el.clientHeight + 1
+    const height = el.scrollHeight, line = size * ratio;
+    // Half a line of slack: an emoji or a fallback font can overflow its line box by a few px.
+    return height - padding <= (lines + 0.5) * line && height <= el.clientHeight + 0.5 * line
       && el.scrollWidth <= el.clientWidth + 1;
   };
   let size = start;
