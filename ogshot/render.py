@@ -29,6 +29,7 @@ from typing import Any
 from playwright.async_api import Error as PlaywrightError
 
 from .errors import BrowserError, RenderTimeout, TemplateError
+from .fit import FIT_JS
 from .pool import Slot
 from .timing import Stopwatch
 
@@ -75,6 +76,7 @@ READY_JS = r"""(async () => {
     await window.ogshotReady;
   }
 })()"""
+READY_JS = f"{READY_JS}.then(() => {{ {FIT_JS} }})"  # then shrink text to fit: see fit.py
 
 # Anything that can run code in the page. Parameters are escaped before they reach the HTML, so a
 # match comes from the template itself (or, harmlessly, from escaped text that only looks like it).

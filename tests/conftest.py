@@ -15,6 +15,7 @@ from ogshot.app import create_app
 from ogshot.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = sorted(p.stem for p in (ROOT / "html_templates").glob("*.html"))  # template names
 
 
 def make_settings(base: Path, **overrides: Any) -> Settings:

@@ -1,0 +1,69 @@
+"""Renders every shipped template at its examples through ogshot itself and tiles the results
+into the README's gallery picture.
+
+    .venv/bin/python -m benchmarks.gallery            # writes docs/gallery.png
+    .venv/bin/python -m benchmarks.gallery --out DIR  # also keeps each template's PNG in DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import pyvips
+from starlette.testclient import TestClient
+
+from ogshot.app import create_app
+from ogshot.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+COLUMNS, TILE_WIDTH, GAP = 3, 600, 24
+
+
+def render_examples(client: TestClient) -> dict[str, bytes]:
+    catalog = client.app.state.renderer.catalog  # type: ignore[attr-defined]
+    shots: dict[str, bytes] = {}
+    for name in catalog.names():
+        params = {k: str(v).lower() if isinstance(v, bool) else str(v)
+                  for k, v in catalog.get(name).examples().items()}
+        response = client.get(f"/og/{name}.png", params=params)
+        response.raise_for_status()
+        shots[name] = response.content
+    return shots
+
+
+def tile(shots: dict[str, bytes]) -> pyvips.Image:
+    tiles = []
+    for data in shots.values():
+        image = pyvips.Image.new_from_buffer(data, "")[:3]
+        image = image.resize(TILE_WIDTH / image.width, kernel="lanczos3")
+        tiles.append(image.embed(GAP // 2, GAP // 2, image.width + GAP, image.height + GAP,
+                                 extend="background", background=[236, 238, 243]))
+    grid = pyvips.Image.arrayjoin(tiles, across=COLUMNS, background=[236, 238, 243])
+    return grid.embed(GAP // 2, GAP // 2, grid.width + GAP, grid.height + GAP,
+                      extend="background", background=[236, 238, 243])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--picture", type=Path, default=ROOT / "docs" / "gallery.png")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as cache:
+        settings = Settings(
+            templates_dir=ROOT / "html_templates", static_dir=ROOT / "static",
+            cache_dir=Path(cache), pool_size=1,
+        )
+        with TestClient(create_app(settings)) as client:
+            shots = render_examples(client)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for name, data in shots.items():
+            (args.out / f"{name}.png").write_bytes(data)
+    tile(shots).pngsave(str(args.picture), compression=9, palette=True, Q=90)
+    print(f"{len(shots)} templates -> {args.picture}")
+
+
+if __name__ == "__main__":
+    main()

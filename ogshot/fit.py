@@ -1,0 +1,59 @@
+"""Text that fits: shrink marked elements until they fit in N lines, then ellipsise.
+
+A template marks an element with ``data-fit-lines="3"`` and optionally ``data-fit-min``, the
+smallest font size: px (``"40"``) or a percentage of the start size (``"50%"``, the default). The
+start size is the element's own. The ``fit`` macro in
+``html_templates/partials/text.html`` writes these attributes. The snippet runs inside the
+readiness script, over CDP, after fonts and images are in: a ``<script>`` in the template would
+force a navigation (~40 ms) per render instead of a document written in place.
+
+The search is a bisection over whole pixels (6-7 layouts of one element, ~0.1 ms each). The
+element's CSS clamps to ``--fit-lines`` lines; while measuring, the clamp is lifted so the natural
+height shows. When even the minimum size needs more lines, the clamp stays on: the text ends in an
+ellipsis. A line counts as fitting up to half a line over, because a fallback font (CJK, Thai,
+emoji) can make a line box a little taller than ``line-height``. The text also has to fit the
+height its container leaves it (a flex item shrinks): if even the minimum size does not, the clamp
+drops to the lines that box holds.
+"""
+
+from __future__ import annotations
+
+__all__ = ["FIT_JS"]
+
+FIT_JS = r"""
+for (const el of document.querySelectorAll("[data-fit-lines]")) {
+  const lines = Math.max(1, parseInt(el.dataset.fitLines, 10) || 1);
+  const style = getComputedStyle(el);
+  const start = parseFloat(style.fontSize);
+  const floor = el.dataset.fitMin || "50%";  // px, or a percentage of the start size
+  const least = floor.endsWith("%") ? (start * parseFloat(floor)) / 100 : parseFloat(floor);
+  const min = Math.min(start, least) || start;
+  const ratio = (parseFloat(style.lineHeight) || start * 1.2) / start;
+  const padding = parseFloat(style.paddingTop) + parseFloat(style.paddingBottom);
+  el.style.webkitLineClamp = "none";
+  const fits = (size) => {
+    el.style.fontSize = size + "px";
+    const height = el.scrollHeight, line = size * ratio;
+    // Half a line of slack: an emoji or a fallback font can overflow its line box by a few px.
+    return height - padding <= (lines + 0.5) * line && height <= el.clientHeight + 0.5 * line
+      && el.scrollWidth <= el.clientWidth + 1;
+  };
+  let size = start;
+  if (!fits(start)) {
+    let lo = min, hi = start;  // invariant: hi does not fit; lo fits, or is the floor
+    if (fits(min)) {
+      while (hi - lo > 1) {
+        const mid = Math.floor((lo + hi) / 2);
+        if (fits(mid)) lo = mid; else hi = mid;
+      }
+    }
+    size = lo;
+  }
+  el.style.fontSize = size + "px";
+  el.style.webkitLineClamp = "";
+  // A box squeezed by its container (a flex column) shows fewer lines: clamp to what it holds,
+  // so the last visible line ends in an ellipsis instead of being cut through.
+  const room = Math.floor((el.clientHeight - padding + 1) / (size * ratio));
+  if (room < lines) el.style.webkitLineClamp = String(Math.max(1, room));
+}
+"""
