@@ -118,8 +118,12 @@ def make_templates(root: Path, cards: list[str]) -> Settings:
     templates.mkdir()
     for card in cards:
         shutil.copy(CARDS / f"{card}.html", templates / f"{card}.html")
+    # No health probe: on a loaded machine a slow capture is not a hung browser.
     return Settings.load(
-        templates_dir=templates, static_dir=CARDS / "static", cache_dir=root / "cache"
+        templates_dir=templates,
+        static_dir=CARDS / "static",
+        cache_dir=root / "cache",
+        health_interval=0,
     )
 
 
