@@ -62,6 +62,34 @@ def node_version() -> str:
     return subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(roots: list[int], exclude: frozenset[int] = frozenset()) -> float:
+    """User + system CPU time of ``roots`` and their descendants (all threads), from /proc, not
+    counting the subtrees of ``exclude``. Unlike wall time, it hardly changes with the load
+    other programs put on the machine: the cost per image that an operator pays."""
+    children: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / _TICK
+    total = 0.0
+    todo = [pid for pid in roots if pid not in exclude]
+    while todo:
+        pid = todo.pop()
+        total += cpu.get(pid, 0.0)
+        todo.extend(c for c in children.get(pid, []) if c not in exclude)
+    return total
+
+
 def card_names() -> list[str]:
     return sorted(p.stem for p in CARDS.glob("*.html"))
 
@@ -138,8 +166,10 @@ def ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def saturate(one: Callable[[int], Awaitable[Any]], lanes: int, seconds: float) -> float:
-    """Renders per second with ``lanes`` renders always in flight for ``seconds``."""
+async def saturate(
+    one: Callable[[int], Awaitable[Any]], lanes: int, seconds: float
+) -> tuple[float, int]:
+    """(renders per second, renders) with ``lanes`` renders always in flight for ``seconds``."""
     done = 0
     started = time.perf_counter()
     stop = started + seconds
@@ -153,7 +183,7 @@ async def saturate(one: Callable[[int], Awaitable[Any]], lanes: int, seconds: fl
             i += 1
 
     await asyncio.gather(*(lane(n) for n in range(lanes)))
-    return done / (time.perf_counter() - started)
+    return done / (time.perf_counter() - started), done
 
 
 def decode(body: bytes) -> pyvips.Image:
@@ -214,7 +244,8 @@ async def bench_card(
                 if fmt == "png":
                     for stage, ms in image.timings.items():
                         stages.setdefault(stage, []).append(ms)
-        if drawable and (i < 3 or peer_spent < PEER_BUDGET_S):
+        # One warm-up render; then at least two samples, more while within the budget.
+        if drawable and i != -1 and (len(peer_ms) < 2 or peer_spent < PEER_BUDGET_S):
             started = time.perf_counter()
             drawn = await peer.render(card, unique(params, n + 10 * i))
             elapsed = ms_since(started)
@@ -240,19 +271,32 @@ async def bench_card(
     async def ogshot_one(i: int) -> None:
         await r.image(card, unique(params, n + 500_000 + i), "png")
 
+    # ogshot's CPU: this process (pipeline, encode threads) and its children (Playwright's driver,
+    # Chromium), without the Satori workers; Satori's: its Node processes.
+    ours = ([os.getpid()], frozenset(p.proc.pid for p in peers))
+    theirs = [p.proc.pid for p in peers]
     lanes = 2 * r.settings.pool_size
-    rate = await saturate(ogshot_one, lanes, seconds)
-    out["ogshot"]["saturated"] = {"renders_s": rate, "per_core": rate / CORES, "lanes": lanes}
+    cpu = cpu_seconds(*ours)
+    rate, count = await saturate(ogshot_one, lanes, seconds)
+    cpu_ms = (cpu_seconds(*ours) - cpu) * 1000 / count
+    out["ogshot"]["saturated"] = {
+        "renders_s": rate,
+        "per_core": rate / CORES,
+        "lanes": lanes,
+        "cpu_ms_per_render": cpu_ms,
+    }
     if drawable:
 
         async def peer_one(i: int) -> None:
             await peers[i // 1_000_000].render(card, unique(params, n + 700_000 + i))
 
-        rate = await saturate(peer_one, len(peers), seconds)
+        cpu = cpu_seconds(theirs)
+        rate, count = await saturate(peer_one, len(peers), seconds)
         out["satori"]["saturated"] = {
             "renders_s": rate,
             "per_core": rate / CORES,
             "processes": len(peers),
+            "cpu_ms_per_render": (cpu_seconds(theirs) - cpu) * 1000 / count,
         }
     return out
 
@@ -260,7 +304,11 @@ async def bench_card(
 async def run(cards: list[str], iterations: int, seconds: float, node: str = "") -> dict[str, Any]:
     result: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cores": CORES, "platform": platform.platform()},
+        "machine": {
+            "cores": CORES,
+            "platform": platform.platform(),
+            "load_average_at_start": os.getloadavg()[0],
+        },
         "node": node,
         "versions": json.loads((PEERS / "package.json").read_text())["dependencies"],
         "cards": {},
@@ -279,6 +327,7 @@ async def run(cards: list[str], iterations: int, seconds: float, node: str = "")
         finally:
             for peer in peers:
                 await peer.close()
+    result["machine"]["load_average_at_end"] = os.getloadavg()[0]
     return result
 
 
@@ -351,6 +400,13 @@ def report(result: dict[str, Any]) -> str:
         ),
     )
 
+    def cpu(c: dict[str, Any]) -> str:
+        a = c["ogshot"]["saturated"]["cpu_ms_per_render"]
+        b = c["satori"]["saturated"]["cpu_ms_per_render"]
+        return f"{a:.0f} / {b:.0f} ms ({1000 / a:.1f} / {1000 / b:.1f} per core-s, {b / a:.1f}x)"
+
+    row("CPU per render ogshot / Satori (renders per core-second, ratio)", cpu)
+
     def ratio(c: dict[str, Any]) -> str:
         return (
             f"{c['ogshot']['saturated']['renders_s'] / c['satori']['saturated']['renders_s']:.1f}x"
@@ -364,7 +420,9 @@ def report(result: dict[str, Any]) -> str:
     lines.append(
         f"\n{result['date']}, {m['cores']} cores, ogshot pool {result['pool_size']}, node "
         f"{result['node']}, satori {result['versions']['satori']}, resvg-js "
-        f"{result['versions']['@resvg/resvg-js']}; both measured interleaved in one run."
+        f"{result['versions']['@resvg/resvg-js']}; both measured interleaved in one run; 1-minute "
+        f"load average {m['load_average_at_start']:.1f} at the start, "
+        f"{m['load_average_at_end']:.1f} at the end."
     )
     return "\n".join(lines)
 
