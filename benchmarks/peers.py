@@ -276,14 +276,23 @@ async def bench_card(
     ours = ([os.getpid()], frozenset(p.proc.pid for p in peers))
     theirs = [p.proc.pid for p in peers]
     lanes = 2 * r.settings.pool_size
-    cpu = cpu_seconds(*ours)
+    browser = [r.pool._browser_pid or 0]
+    before = cpu_seconds(*ours), cpu_seconds(browser), sum(os.times()[:2])
     rate, count = await saturate(ogshot_one, lanes, seconds)
-    cpu_ms = (cpu_seconds(*ours) - cpu) * 1000 / count
+    after = cpu_seconds(*ours), cpu_seconds(browser), sum(os.times()[:2])
+    total, chromium, python = ((b - a) * 1000 / count for a, b in zip(before, after, strict=True))
     out["ogshot"]["saturated"] = {
         "renders_s": rate,
         "per_core": rate / CORES,
         "lanes": lanes,
-        "cpu_ms_per_render": cpu_ms,
+        "cpu_ms_per_render": total,
+        # where it goes: Chromium's processes, this Python process (pipeline + libvips), and
+        # the rest (Playwright's Node driver relaying every CDP message)
+        "cpu_ms_split": {
+            "chromium": chromium,
+            "python": python,
+            "driver": total - chromium - python,
+        },
     }
     if drawable:
 
@@ -406,6 +415,10 @@ def report(result: dict[str, Any]) -> str:
         return f"{a:.0f} / {b:.0f} ms ({1000 / a:.1f} / {1000 / b:.1f} per core-s, {b / a:.1f}x)"
 
     row("CPU per render ogshot / Satori (renders per core-second, ratio)", cpu)
+    row(
+        "ogshot CPU per render: Chromium, Python + libvips, Playwright driver",
+        lambda c: ", ".join(f"{v:.0f}" for v in c["ogshot"]["saturated"]["cpu_ms_split"].values()),
+    )
 
     def ratio(c: dict[str, Any]) -> str:
         return (
