@@ -21,6 +21,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import functools
+import importlib
+import os
 import re
 import shutil
 import statistics
@@ -42,6 +45,7 @@ from peers import CARDS, card_names, cpu_seconds, decode, make_templates, unique
 
 from ogshot import Renderer, Settings  # noqa: E402
 from ogshot.bench import ssim  # noqa: E402
+from ogshot.compress import encode  # noqa: E402
 from ogshot.pool import Slot  # noqa: E402
 from ogshot.render import _ready, _send, _write  # noqa: E402
 
@@ -55,7 +59,7 @@ def mean(xs: list[float]) -> float:
     return statistics.fmean(xs) if xs else float("nan")
 
 
-def timed(fn: Callable[[], Any], repeat: int = 5) -> tuple[float, Any]:
+def timed(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
     """Median CPU milliseconds (this process, all threads) of ``repeat`` calls, and the last
     result."""
     times, out = [], None
@@ -158,7 +162,7 @@ def colours(image: pyvips.Image) -> int:
 
 
 async def profile_encode(cards: list[str]) -> None:
-    print("\n## encode: pyvips on one lossless capture (CPU ms, median of 5)")
+    print("\n## encode: pyvips on one lossless capture (CPU ms, median of 3)")
     with tempfile.TemporaryDirectory() as tmp:
         async with Renderer(make_templates(Path(tmp), cards)) as r:
             captures = {}
@@ -186,10 +190,10 @@ def encode_card(card: str, png: bytes) -> None:
         print(f"| {card} | {label} | {dec + ms:.1f} | {len(body):,} |")
         return bytes(body)
 
-    for level in (1, 2, 3, 6, 9):
+    for level in (1, 3, 6, 9):
         for fname, flag in FILTERS.items():
-            if level in (2, 9) and fname not in ("none", "sub", "up"):
-                continue
+            if level in (1, 9) and fname != "none":
+                continue  # filtered rows at z9 take seconds on these images
             mark = " (ogshot today)" if (level, fname) == (6, "none") else ""
             row(
                 f"png z{level} {fname}{mark}",
@@ -217,6 +221,7 @@ def encode_card(card: str, png: bytes) -> None:
     )
     row("jpeg q88 baseline, no optimize", lambda: image.jpegsave_buffer(Q=88, keep="none"))
     encode_custom(card, image, dec)
+    encode_deflaters(card, image, dec)
     row(
         "webp q88 effort 0 (ogshot today)",
         lambda: image.webpsave_buffer(Q=88, effort=0, keep="none"),
@@ -388,7 +393,9 @@ async def profile_bake(cards: list[str], n: int) -> None:
 
 async def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("sections", nargs="*", default=["capture", "encode", "flags", "bake"])
+    parser.add_argument(
+        "sections", nargs="*", default=["capture", "encode", "flags", "bake", "paths"]
+    )
     parser.add_argument("--cards", default=",".join(card_names()))
     parser.add_argument("-n", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=4.0)
@@ -399,13 +406,10 @@ async def main(argv: list[str] | None = None) -> None:
         "encode": lambda: profile_encode(cards),
         "flags": lambda: profile_flags(cards, args.n, args.seconds),
         "bake": lambda: profile_bake(cards, args.n),
+        "paths": lambda: profile_paths(cards, args.n),
     }
     for section in args.sections:
         await jobs[section]()
-
-
-if __name__ == "__main__":
-    asyncio.run(main())
 
 
 # -- a PNG writer with the row filter done by libvips and deflate by zlib with a chosen strategy --
@@ -420,10 +424,17 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     )
 
 
-def png_filtered(image: pyvips.Image, row_filter: str, level: int, strategy: int) -> bytes:
+def png_filtered(
+    image: pyvips.Image,
+    row_filter: str,
+    level: int,
+    strategy: int = zlib.Z_DEFAULT_STRATEGY,
+    compress: Callable[[bytes], bytes] | None = None,
+) -> bytes:
     """Truecolour PNG of an 8-bit sRGB ``image``: every row filtered with ``row_filter`` ("none",
     "sub" or "up", computed by libvips for the whole image at once), deflated by zlib with
-    ``strategy`` (Z_DEFAULT_STRATEGY, Z_FILTERED, Z_RLE)."""
+    ``strategy`` (Z_DEFAULT_STRATEGY, Z_FILTERED, Z_RLE), or by ``compress`` (any zlib-format
+    deflater: zlib-ng, ISA-L, libdeflate)."""
     width, height, bands = image.width, image.height, image.bands
     if row_filter == "none":
         filtered, kind = image, 0
@@ -439,8 +450,11 @@ def png_filtered(image: pyvips.Image, row_filter: str, level: int, strategy: int
     stride = width * bands
     tag = bytes([kind])
     rows = b"".join(tag + raw[y * stride : (y + 1) * stride] for y in range(height))
-    packer = zlib.compressobj(level, zlib.DEFLATED, 15, 9, strategy)
-    data = packer.compress(rows) + packer.flush()
+    if compress is not None:
+        data = compress(rows)
+    else:
+        packer = zlib.compressobj(level, zlib.DEFLATED, 15, 9, strategy)
+        data = packer.compress(rows) + packer.flush()
     header = struct.pack(">IIBBBBB", width, height, 8, {3: 2, 4: 6}[bands], 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
@@ -456,8 +470,8 @@ STRATEGIES = {"default": zlib.Z_DEFAULT_STRATEGY, "filtered": zlib.Z_FILTERED, "
 def encode_custom(card: str, image: pyvips.Image, dec: float) -> None:
     for row_filter in ("none", "sub", "up"):
         for sname, strategy in STRATEGIES.items():
-            for level in (1, 3, 6, 9):
-                if sname == "rle" and level not in (1, 9):
+            for level in (1, 6):
+                if sname == "rle" and level != 1:
                     continue  # Z_RLE ignores the level's match search
                 ms, body = timed(
                     lambda f=row_filter, lv=level, st=strategy: png_filtered(image, f, lv, st)  # type: ignore[misc]
@@ -468,3 +482,90 @@ def encode_custom(card: str, image: pyvips.Image, dec: float) -> None:
                     f"| {card} | vips {row_filter} filter + zlib {sname} z{level}"
                     f"{'' if exact else ' NOT LOSSLESS'} | {dec + ms:.1f} | {len(body):,} |"
                 )
+
+
+def deflaters() -> dict[str, Callable[[bytes], bytes]]:
+    """zlib-format deflaters from the optional packages that are installed (pip install zlib-ng
+    isal deflate), by name and level. Not dependencies of ogshot: imported by name."""
+    found: dict[str, Callable[[bytes], bytes]] = {}
+    candidates = (
+        ("zlib-ng", "zlib_ng.zlib_ng", "compress", (1, 3, 6)),
+        ("ISA-L", "isal.isal_zlib", "compress", (0, 1, 2, 3)),
+        ("libdeflate", "deflate", "zlib_compress", (1, 3, 6, 9)),
+    )
+    for label, module_name, function, levels in candidates:
+        try:
+            module: Any = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        deflate = getattr(module, function)
+        for level in levels:
+            found[f"{label} z{level}"] = functools.partial(_deflate_with, deflate, level)
+    return found
+
+
+def _deflate_with(deflate: Callable[[bytes, int], bytes], level: int, data: bytes) -> bytes:
+    return bytes(deflate(data, level))
+
+
+def encode_deflaters(card: str, image: pyvips.Image, dec: float) -> None:
+    for row_filter in ("none", "up"):
+        for name, compress in deflaters().items():
+            ms, body = timed(
+                lambda f=row_filter, c=compress: png_filtered(image, f, 0, compress=c)  # type: ignore[misc]
+            )
+            back = decode(body)
+            exact = float((back.cast("int") - image.cast("int")).abs().max()) == 0
+            print(
+                f"| {card} | {row_filter} filter + {name}{'' if exact else ' NOT LOSSLESS'} "
+                f"| {dec + ms:.1f} | {len(body):,} |"
+            )
+
+
+def png_libdeflate(image: pyvips.Image) -> bytes:
+    compress = deflaters().get("libdeflate z6")
+    if compress is None:
+        raise SystemExit("paths: pip install deflate (libdeflate) first")
+    return png_filtered(image, "none", 0, compress=compress)
+
+
+async def profile_paths(cards: list[str], n: int) -> None:
+    """Whole-miss CPU (this process + Playwright's driver + Chromium) of today's paths against the
+    proposed ones, interleaved: write, ready, capture, encode."""
+    settings_png = Settings.load()
+    paths: dict[str, tuple[dict[str, Any], Callable[[bytes], bytes]]] = {
+        "PNG today (png fast + libvips z6)": (
+            CAPTURES["png fast (ogshot)"],
+            lambda b: encode(b, "png", settings_png),
+        ),
+        "PNG proposed (png fast + libdeflate z6)": (
+            CAPTURES["png fast (ogshot)"],
+            lambda b: png_libdeflate(decode(b)),
+        ),
+        "JPEG today (png fast + libvips q88)": (
+            CAPTURES["png fast (ogshot)"],
+            lambda b: encode(b, "jpeg", settings_png),
+        ),
+        "JPEG proposed (Chromium q88, as is)": (CAPTURES["jpeg q88 fast"], lambda b: b),
+    }
+    print(f"\n## paths: whole-miss CPU ms (ogshot's process tree), mean of {n}")
+    print("| card | " + " | ".join(paths) + " |")
+    print("|---" * (len(paths) + 1) + "|")
+    with tempfile.TemporaryDirectory() as tmp:
+        async with Renderer(make_templates(Path(tmp), cards)) as r, r.pool.lease() as slot:
+            for card in cards:
+                cpu: dict[str, list[float]] = {name: [] for name in paths}
+                for i in range(-1, n):
+                    for j, (name, (params, finish)) in enumerate(paths.items()):
+                        before = cpu_seconds([os.getpid()])
+                        await load(r, slot, card, 100 * i + j + 7)
+                        _, body = await shot(slot, params)
+                        finish(body)
+                        if i >= 0:
+                            cpu[name].append((cpu_seconds([os.getpid()]) - before) * 1000)
+                cells = [f"{mean(v):.0f}" for v in cpu.values()]
+                print(f"| {card} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
