@@ -45,7 +45,8 @@ from typing import Any
 import pyvips
 
 from ogshot import Renderer, Settings
-from ogshot.bench import baseline, percentiles, ssim
+from ogshot.bench import baseline, ssim
+from ogshot.benchhttp import percentiles
 from ogshot.render import capture
 
 HERE = Path(__file__).resolve().parent
@@ -276,7 +277,7 @@ async def bench_card(
     ours = ([os.getpid()], frozenset(p.proc.pid for p in peers))
     theirs = [p.proc.pid for p in peers]
     lanes = 2 * r.settings.pool_size
-    browser = [r.pool._browser_pid or 0]
+    browser = [r.pool.browser.pid or 0]
     before = cpu_seconds(*ours), cpu_seconds(browser), sum(os.times()[:2])
     rate, count = await saturate(ogshot_one, lanes, seconds)
     after = cpu_seconds(*ours), cpu_seconds(browser), sum(os.times()[:2])

@@ -81,7 +81,7 @@ async def load(r: Renderer, slot: Slot, card: str, i: int) -> str:
 
 def chromium_cpu(r: Renderer) -> float:
     """CPU seconds used so far by the renderer's Chromium (all its processes and threads)."""
-    pid = r.pool._browser_pid
+    pid = r.pool.browser.pid
     return cpu_seconds([pid]) if pid else 0.0
 
 
