@@ -178,7 +178,6 @@ async def list_templates(request: Request) -> Response:
 async def describe_template(request: Request) -> Response:
     renderer = _renderer(request)
     try:
-        await renderer.template(request.path_params["name"])
         return JSONResponse(_describe(renderer, request.path_params["name"]), headers=NO_STORE)
     except OgshotError as exc:
         return JSONResponse(error_payload(renderer, exc), status_code=exc.status, headers=NO_STORE)
