@@ -14,6 +14,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Hashable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ from .assets import Assets
 from .cache import ImageCache, cache_key
 from .compress import CONTENT_TYPES, encode, normalize_format
 from .config import Settings
-from .errors import InvalidFormat, RenderFailed
+from .errors import InvalidFormat, RenderFailed, TemplateNotFound
 from .lru import LRU
 
 if TYPE_CHECKING:
@@ -34,10 +35,13 @@ from .render import Capture, capture
 from .router import Router
 from .templates import Catalog, Template, canonical_params
 from .timing import Stopwatch
+from .watch import Watcher
 
 __all__ = ["Image", "Renderer"]
 
 log = logging.getLogger("ogshot")
+
+DISK_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -72,9 +76,17 @@ class Renderer:
             self.settings.static_dir,
             max_params=self.settings.max_params,
             max_param_length=self.settings.max_param_length,
-            static_interval=0.0 if self.settings.dev else 1.0,
+        )
+        # The one change detector, in production too: a deploy that edits templates in place is
+        # picked up. The studio's live reload listens to the same watcher.
+        self.watcher = Watcher(
+            [self.settings.templates_dir, self.settings.static_dir],
+            on_change=self.catalog.refresh,
         )
         self.cache = ImageCache(self.settings)
+        # Disk cache reads (SQLite, then the image file) run here, never on the event loop; a few
+        # threads of their own so that they never queue behind encodes in the default executor.
+        self._disk = ThreadPoolExecutor(max_workers=DISK_THREADS, thread_name_prefix="ogshot-cache")
         self.remote = RemoteImages.from_settings(self.settings)
         # The pages' requests are answered from the static folder and the fetched remote images.
         router = Router(Assets(self.settings.static_dir, remote=self.remote))
@@ -90,10 +102,14 @@ class Renderer:
         )
 
     async def start(self) -> None:
+        await self.watcher.start()  # first, so that nothing saved during the first read is missed
+        await asyncio.to_thread(self.catalog.refresh)
         await self.pool.start()
 
     async def close(self) -> None:
+        await self.watcher.close()
         await self.pool.close()
+        self._disk.shutdown(wait=False, cancel_futures=True)  # a stuck disk must not hang a stop
         self.cache.close()
 
     async def __aenter__(self) -> Renderer:
@@ -111,6 +127,16 @@ class Renderer:
     async def render(self, template: str, params: Mapping[str, Any], format: str = "png") -> bytes:
         """The encoded image's bytes (from the cache when it has them)."""
         return (await self.image(template, params, format)).body
+
+    async def template(self, name: str) -> Template:
+        """The template ``name``. One saved a moment ago, before the file watcher reported it,
+        is looked for on disk, in a thread."""
+        try:
+            return self.catalog.get(name)
+        except TemplateNotFound:
+            if not await asyncio.to_thread(self.catalog.discover, name):
+                raise
+            return self.catalog.get(name)
 
     def prepare(
         self, template: str, params: Mapping[str, Any], format: str = "png", *, remote: str = ""
@@ -146,12 +172,16 @@ class Renderer:
 
     async def image(self, template: str, params: Mapping[str, Any], format: str = "png") -> Image:
         watch = Stopwatch()
-        job = self.prepare(template, params, format)
+        try:
+            job = self.prepare(template, params, format)
+        except TemplateNotFound:
+            await self.template(template)  # raises again unless it was saved a moment ago
+            job = self.prepare(template, params, format)
         pinned = await self.remote.pin(job.values)
         if pinned:  # the remote images' bytes decide the pixels too
             job = self.prepare(template, params, format, remote=pinned)
         watch.lap("validate")
-        hit = self._cached(job.key)
+        hit = await self._cached(job.key)
         watch.lap("cache")
         if hit is not None:
             body, etag = hit
@@ -174,13 +204,14 @@ class Renderer:
             timings={**watch.timings, **image.timings},
         )
 
-    def _cached(self, key: str) -> tuple[bytes, str] | None:
-        hot = self._hot.get(key)
+    async def _cached(self, key: str) -> tuple[bytes, str] | None:
+        hot = self._hot.get(key)  # memory only: on the loop
         if hot is not None and hot[2] > time.monotonic():
             if self.metrics is not None:
                 self.metrics.lookup("memory", True)
             return hot[0], hot[1]
-        found = self.cache.get(key)
+        loop = asyncio.get_running_loop()
+        found = await loop.run_in_executor(self._disk, self.cache.get, key)
         if found is not None:
             self._remember(key, *found)
         if self.metrics is not None:

@@ -19,6 +19,7 @@ Template names never start with ``_``, so the ``_`` paths cannot collide with a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -36,13 +37,12 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .errors import OgshotError, TemplateError, TemplateNotFound
+from .errors import OgshotError, TemplateError
 from .http_errors import ErrorRoute
 from .params import query_params
 from .pipeline import Renderer
 from .signing import signed_path
 from .timing import server_timing
-from .watch import Watcher
 
 __all__ = ["Studio", "routes"]
 
@@ -56,18 +56,16 @@ NO_STORE = {"cache-control": "no-store"}
 
 
 class Studio:
-    """What the studio adds to a running app: a watcher over the templates and static folders."""
+    """What the studio adds to a running app: live reload from the renderer's file watcher."""
 
     def __init__(self, renderer: Renderer) -> None:
-        settings = renderer.settings
         self.renderer = renderer
-        self.watcher = Watcher([settings.templates_dir, settings.static_dir])
+        self.watcher = renderer.watcher  # started and closed by the renderer
         self._signals: dict[
             signal.Signals, tuple[Any, Callable[[int, FrameType | None], None]]
         ] = {}
 
     async def __aenter__(self) -> Studio:
-        await self.watcher.start()
         self._chain_exit_signals()
         settings = self.renderer.settings
         log.info(
@@ -82,7 +80,6 @@ class Studio:
         for sig, (previous, ours) in self._signals.items():
             if signal.getsignal(sig) is ours:
                 signal.signal(sig, previous)
-        await self.watcher.close()
 
     def _chain_exit_signals(self) -> None:
         """End the event streams as soon as the server is told to stop.
@@ -145,10 +142,8 @@ async def gallery_page(request: Request) -> Response:
 
 
 async def studio_page(request: Request) -> Response:
-    name = request.path_params["name"]
-    catalog = _renderer(request).catalog
-    if name not in catalog.names():
-        raise TemplateNotFound(name, catalog.names())
+    with contextlib.suppress(TemplateError):  # the studio shows it; TemplateNotFound is a 404
+        await _renderer(request).template(request.path_params["name"])
     return FileResponse(ASSETS / "studio.html", headers=NO_STORE)
 
 

@@ -18,15 +18,14 @@ Files in sub-folders or starting with ``_`` are partials: usable by ``{% include
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import re
 import threading
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +56,8 @@ class Template:
     source_digest: str  # the file and the partials it references
     digest: str = ""  # source_digest + the static folder: what the cache key uses
     static_digest: str = ""
-    files: tuple[tuple[str, int, int], ...] = field(repr=False)  # (path, mtime_ns, size)
+    # The Jinja environment of the same snapshot: renders exactly the sources that were digested.
+    environment: jinja2.Environment = field(repr=False, compare=False)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -90,37 +90,24 @@ def file_stats(root: Path) -> dict[str, tuple[int, int]]:
 
 
 class StaticDigest:
-    """Content digest of the static folder, rechecked at most every ``interval`` seconds.
+    """Content digest of the static folder, computed by :meth:`refresh` (blocking: off the loop).
 
-    Only files whose size or mtime changed are read again, so the check is a directory walk.
+    A refresh walks the folder and reads only the files that are new, changed in size or mtime, or
+    named in ``changed`` (what the watcher saw: an edit within the mtime's granularity counts too).
     """
 
-    def __init__(self, root: Path, *, interval: float = 1.0) -> None:
+    def __init__(self, root: Path) -> None:
         self.root = root
-        self.interval = interval
+        self.digest = ""
         self._files: dict[str, tuple[int, int, str]] = {}
-        self._digest = ""
-        self._checked = -math.inf
-        self._lock = threading.Lock()
 
-    def invalidate(self) -> None:
-        self._checked = -math.inf
-
-    def get(self) -> str:
-        if time.monotonic() - self._checked < self.interval:
-            return self._digest
-        with self._lock:
-            if time.monotonic() - self._checked >= self.interval:
-                self._digest = self._scan()
-                self._checked = time.monotonic()
-        return self._digest
-
-    def _scan(self) -> str:
+    def refresh(self, changed: Collection[str] = ()) -> str:
+        named = _relative(changed, self.root)
         seen: dict[str, tuple[int, int, str]] = {}
         for full, (mtime_ns, size) in file_stats(self.root).items():
             rel = os.path.relpath(full, self.root)
             old = self._files.get(rel)
-            if old and old[0] == mtime_ns and old[1] == size:
+            if old and old[0] == mtime_ns and old[1] == size and rel not in named:
                 seen[rel] = old
                 continue
             try:
@@ -132,14 +119,43 @@ class StaticDigest:
         h = hashlib.sha256()
         for rel in sorted(seen):
             h.update(f"{rel}\0{seen[rel][2]}\n".encode())
-        return h.hexdigest()
+        self.digest = h.hexdigest()
+        return self.digest
+
+
+class _Sources(jinja2.BaseLoader):
+    """Jinja's loader over the snapshot's sources in memory: rendering never reads the disk."""
+
+    def __init__(self, root: Path, sources: Mapping[str, str]) -> None:
+        self.root = root
+        self.sources = sources
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        key = _source_key(template)
+        if key is None or key not in self.sources:
+            raise jinja2.TemplateNotFound(template)
+        return self.sources[key], str(self.root / key), lambda: True
+
+    def list_templates(self) -> list[str]:
+        return sorted(self.sources)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """The templates folder as read at one moment, parsed and digested; replaced, never mutated."""
+
+    names: tuple[str, ...]
+    templates: Mapping[str, Template | TemplateError]
 
 
 class Catalog:
     """The templates folder: names, parsed declarations, validation and HTML rendering.
 
-    ``get`` is cheap on the hot path: a template is parsed again only when one of its files
-    (itself or a partial it references) changes on disk, found by a stat of each.
+    Everything is read ahead of time by :meth:`refresh` (blocking: the server runs it in a thread
+    at start and each time the file watcher reports a change), so :meth:`get` on the request path
+    only looks in memory. Jinja renders from that same snapshot, never from the disk.
     """
 
     def __init__(
@@ -149,91 +165,163 @@ class Catalog:
         *,
         max_params: int = 32,
         max_param_length: int = 1000,
-        static_interval: float = 1.0,
     ) -> None:
         self.root = Path(templates_dir)
         self.max_params = max_params
         self.max_param_length = max_param_length
-        self.static = StaticDigest(Path(static_dir), interval=static_interval)
-        loader = jinja2.FileSystemLoader(str(self.root))
-        common: dict[str, Any] = {"loader": loader, "autoescape": True, "auto_reload": True}
-        self._strict = jinja2.Environment(undefined=jinja2.StrictUndefined, **common)
-        self._lenient = jinja2.Environment(**common)
-        for env in (self._strict, self._lenient):
-            env.filters.update(FILTERS)
-        self._loaded: dict[str, Template] = {}
-        self._lock = threading.Lock()
+        self.static = StaticDigest(Path(static_dir))
+        self._snapshot: _Snapshot | None = None
+        self._lock = threading.Lock()  # one refresh at a time
 
     def names(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(
-            p.stem for p in self.root.glob("*.html") if p.is_file() and NAME_RE.match(p.stem)
-        )
+        return list(self._current().names)
 
     def get(self, name: str) -> Template:
-        if not NAME_RE.match(name):
-            raise TemplateNotFound(name, self.names())
-        static = self.static.get()
-        cached = self._loaded.get(name)
-        if cached is None or not _unchanged(cached.files):
-            with self._lock:
-                cached = self._load(name)
-                self._loaded[name] = cached
-        if cached.static_digest != static:
-            cached = dataclasses.replace(
-                cached,
-                static_digest=static,
-                digest=hashlib.sha256(f"{cached.source_digest}:{static}".encode()).hexdigest(),
-            )
-            self._loaded[name] = cached
-        return cached
+        snapshot = self._current()
+        found = snapshot.templates.get(name) if NAME_RE.match(name) else None
+        if found is None:
+            raise TemplateNotFound(name, list(snapshot.names))
+        if isinstance(found, TemplateError):
+            raise found.with_traceback(None)  # the stored error, without the last raise's frames
+        return found
 
-    def _load(self, name: str) -> Template:
-        path = self.root / f"{name}.html"
-        if not path.is_file():
-            raise TemplateNotFound(name, self.names())
-        source = _read(path, name)
-        description, params = _parse_declaration(name, source)
-        files: list[tuple[str, int, int]] = []
-        h = hashlib.sha256()
-        for dep in self._dependencies(name, source):
-            dep_path = self.root / dep
+    def discover(self, name: str) -> bool:
+        """Whether ``name`` is a template written since the last refresh (then it is loaded).
+
+        For a request that arrives before the watcher reports the new file. Blocking."""
+        if not NAME_RE.match(name) or name in self._current().templates:
+            return False
+        if not (self.root / f"{name}.html").is_file():
+            return False
+        self.refresh([str(self.root / f"{name}.html")])
+        return name in self._current().templates
+
+    def refresh(self, changed: Collection[str] | None = None) -> None:
+        """Read again what ``changed`` touches (everything when None). Blocking: off the loop."""
+        with self._lock:
+            old = self._snapshot
+            if changed is None or old is None:
+                templates_changed = static_changed = True
+                named: Collection[str] = ()
+            else:
+                named = changed
+                templates_changed = bool(_relative(changed, self.root))
+                static_changed = bool(_relative(changed, self.static.root))
+            if static_changed:
+                self.static.refresh(named)
+            if templates_changed or old is None:
+                snapshot = self._read()
+            elif static_changed:
+                snapshot = old
+            else:
+                return
+            self._snapshot = self._with_static(snapshot, self.static.digest)
+
+    def _current(self) -> _Snapshot:
+        snapshot = self._snapshot
+        if snapshot is None:  # used before any refresh (the CLI, a script): read it now
+            self.refresh()
+            snapshot = self._snapshot
+            assert snapshot is not None
+        return snapshot
+
+    def _read(self) -> _Snapshot:
+        sources: dict[str, str] = {}
+        unreadable: dict[str, str] = {}
+        for full in file_stats(self.root):
+            rel = Path(os.path.relpath(full, self.root)).as_posix()
             try:
-                st = dep_path.stat()
-                content = dep_path.read_bytes()
-            except OSError:
-                continue  # a missing partial fails at render time, with its name
-            files.append((str(dep_path), st.st_mtime_ns, st.st_size))
-            h.update(dep.encode() + b"\0" + content + b"\0")
+                sources[rel] = Path(full).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                unreadable[rel] = str(exc)
+        loader = _Sources(self.root, sources)
+        common: dict[str, Any] = {
+            "loader": loader,
+            "autoescape": True,
+            "auto_reload": False,  # a new snapshot brings new environments
+            "cache_size": -1,  # bounded by the folder; a compiled template is never thrown away
+        }
+        strict = jinja2.Environment(undefined=jinja2.StrictUndefined, **common)
+        lenient = jinja2.Environment(**common)
+        for env in (strict, lenient):
+            env.filters.update(FILTERS)
+        names = sorted(
+            rel[: -len(".html")]
+            for rel in (*sources, *unreadable)
+            if "/" not in rel and rel.endswith(".html") and NAME_RE.match(rel[: -len(".html")])
+        )
+        templates: dict[str, Template | TemplateError] = {}
+        for name in names:
+            try:
+                templates[name] = self._load(name, sources, unreadable, strict, lenient)
+            except TemplateError as exc:
+                templates[name] = exc
+        return _Snapshot(tuple(names), templates)
+
+    def _load(
+        self,
+        name: str,
+        sources: Mapping[str, str],
+        unreadable: Mapping[str, str],
+        strict: jinja2.Environment,
+        lenient: jinja2.Environment,
+    ) -> Template:
+        file = f"{name}.html"
+        if file in unreadable:
+            raise TemplateError(f"cannot read {file}: {unreadable[file]}", template=name)
+        source = sources[file]
+        description, params = _parse_declaration(name, source)
+        declared = bool(params) or _DECLARATION.match(source) is not None
+        environment = strict if declared else lenient
+        h = hashlib.sha256()
+        for dep in self._dependencies(file, sources, strict):
+            if dep in sources:  # a missing partial fails at render time, with its name
+                h.update(dep.encode() + b"\0" + sources[dep].encode() + b"\0")
+                with contextlib.suppress(Exception):  # reported with its line when rendered
+                    environment.get_template(dep)  # compiled now, off the request path
         return Template(
             name=name,
-            path=path,
+            path=self.root / file,
             description=description,
             params=params,
-            declared=bool(params) or _DECLARATION.match(source) is not None,
+            declared=declared,
             source_digest=h.hexdigest(),
-            files=tuple(files),
+            environment=environment,
         )
 
-    def _dependencies(self, name: str, source: str) -> list[str]:
+    @staticmethod
+    def _dependencies(file: str, sources: Mapping[str, str], env: jinja2.Environment) -> list[str]:
         """The template file and every partial it references, transitively, in a stable order."""
-        order = [f"{name}.html"]
-        todo = [(order[0], source)]
+        order = [file]
+        todo = [file]
         while todo:
-            _current, text = todo.pop()
+            current = todo.pop()
+            if current not in sources:
+                continue
             try:
-                ast = self._strict.parse(text)
+                ast = env.parse(sources[current])
             except jinja2.TemplateSyntaxError:
                 continue  # reported with its line when rendered
             for ref in jinja2.meta.find_referenced_templates(ast):
-                if ref is None or ref in order:
+                key = _source_key(ref) if ref is not None else None
+                if key is None or key in order:
                     continue
-                order.append(ref)
-                ref_path = self.root / ref
-                if ref_path.is_file():
-                    todo.append((ref, ref_path.read_text(errors="replace")))
+                order.append(key)
+                todo.append(key)
         return order
+
+    @staticmethod
+    def _with_static(snapshot: _Snapshot, static: str) -> _Snapshot:
+        templates: dict[str, Template | TemplateError] = {}
+        for name, found in snapshot.templates.items():
+            if isinstance(found, Template) and found.static_digest != static:
+                found = dataclasses.replace(
+                    found,
+                    static_digest=static,
+                    digest=hashlib.sha256(f"{found.source_digest}:{static}".encode()).hexdigest(),
+                )
+            templates[name] = found
+        return dataclasses.replace(snapshot, templates=templates)
 
     def validate(self, template: Template, raw: Mapping[str, Any]) -> dict[str, Any]:
         """Raw parameters -> the template's variables; InvalidParameter names the culprit."""
@@ -266,11 +354,10 @@ class Catalog:
         return values
 
     def render_html(self, template: Template, values: Mapping[str, Any]) -> str:
-        env = self._strict if template.declared else self._lenient
         try:
-            return env.get_template(f"{template.name}.html").render(**values)
+            return template.environment.get_template(f"{template.name}.html").render(**values)
         except jinja2.TemplateSyntaxError as exc:
-            message, line = syntax_error_message(exc, env, template.name)
+            message, line = syntax_error_message(exc, template.environment, template.name)
             raise TemplateError(message, template=template.name, line=line) from exc
         except jinja2.TemplateNotFound as exc:
             raise TemplateError(
@@ -292,22 +379,22 @@ def canonical_params(values: Mapping[str, Any]) -> str:
     )
 
 
-def _read(path: Path, name: str) -> str:
+def _source_key(name: str) -> str | None:
+    """A Jinja template name -> its key among the sources (None: outside the folder)."""
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TemplateError(f"cannot read {path.name}: {exc}", template=name) from exc
+        return "/".join(jinja2.loaders.split_template_path(name))
+    except jinja2.TemplateNotFound:  # ".." in the name
+        return None
 
 
-def _unchanged(files: tuple[tuple[str, int, int], ...]) -> bool:
-    for path, mtime_ns, size in files:
-        try:
-            st = os.stat(path)
-        except OSError:
-            return False
-        if st.st_mtime_ns != mtime_ns or st.st_size != size:
-            return False
-    return True
+def _relative(paths: Collection[str], root: Path) -> set[str]:
+    """The paths under ``root`` (itself included, as "."), relative to it; symlinks resolved."""
+    real = root.resolve()
+    return {
+        os.path.relpath(full, real)
+        for full in (Path(p).resolve() for p in paths)
+        if full.is_relative_to(real)
+    }
 
 
 def _template_line(exc: BaseException) -> int | None:

@@ -1,8 +1,12 @@
-"""Watch the templates and static folders so /preview can re-render when a file is saved.
+"""ogshot's one change detector: a watch over the templates and static folders.
 
-A :class:`Watcher` counts changes: each batch of changed files bumps ``version`` and wakes everyone
-in :meth:`Watcher.wait`. It uses watchfiles (inotify & co., installed with uvicorn[standard]) and
-falls back to polling file sizes and mtimes when watchfiles is missing or cannot watch.
+Each batch of changed files first runs ``on_change(paths)`` in a thread (the Catalog reads again
+what changed), then bumps ``version`` and wakes everyone in :meth:`Watcher.wait` (the studio's live
+reload). In that order, so a browser told about a change never gets the image from before it.
+
+watchfiles (installed with uvicorn[standard]) does the watching: inotify & co., or its own polling
+with ``polling=True``, with ``WATCHFILES_FORCE_POLLING=1`` in the environment, or by itself when
+the native watcher cannot start (inotify limits reached in a container, a network file system).
 """
 
 from __future__ import annotations
@@ -11,10 +15,10 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 
-from .templates import file_stats
+import watchfiles
 
 __all__ = ["Watcher"]
 
@@ -22,13 +26,20 @@ log = logging.getLogger("ogshot.watch")
 
 # Editors save in bursts (write, rename, chmod): wait this long for quiet before reporting.
 QUIET_MS = 40
-POLL_INTERVAL = 0.25
+POLL_MS = 250
 
 
 class Watcher:
-    def __init__(self, roots: Iterable[Path], *, polling: bool = False) -> None:
+    def __init__(
+        self,
+        roots: Iterable[Path],
+        *,
+        on_change: Callable[[Collection[str]], None] | None = None,
+        polling: bool | None = None,
+    ) -> None:
         self.roots = tuple(dict.fromkeys(Path(r).resolve() for r in roots))
-        self.polling = polling
+        self.on_change = on_change
+        self.polling = polling  # None: watchfiles decides (WATCHFILES_FORCE_POLLING, WSL)
         self.backend = "polling" if polling else "watchfiles"
         self.version = 0
         self.boot = secrets.token_hex(4)  # tells a client that this is a new Watcher
@@ -39,7 +50,17 @@ class Watcher:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="ogshot-watcher")
+        """Start watching; changes made after this returns are reported."""
+        roots = await asyncio.to_thread(lambda: [r for r in self.roots if r.is_dir()])
+        missing = [str(r) for r in self.roots if r not in roots]
+        if missing:
+            log.warning("not watching %s: no such folder", ", ".join(missing))
+        if not roots:
+            return
+        self._task = asyncio.create_task(self._run(roots), name="ogshot-watcher")
+        # One turn of the loop lets the task create its watch: awatch sets it up before its
+        # first await, so nothing saved from now on is missed.
+        await asyncio.sleep(0)
 
     async def close(self) -> None:
         self._stop.set()
@@ -69,6 +90,36 @@ class Watcher:
         self.released = True
         self._wakeup.set()
 
+    async def _run(self, roots: list[Path]) -> None:
+        polling = self.polling
+        while not self._stop.is_set():
+            try:
+                async for changes in watchfiles.awatch(
+                    *roots,
+                    stop_event=self._stop,
+                    force_polling=polling,
+                    poll_delay_ms=POLL_MS,
+                    step=QUIET_MS,
+                    debounce=1000,
+                    rust_timeout=500,
+                ):
+                    await self._report({path for _change, path in changes})
+                return
+            except (OSError, RuntimeError) as exc:  # inotify limits, a watched folder removed...
+                if polling:
+                    log.error("file watching stopped (%s): restart to see changes", exc)
+                    return
+                log.warning("file watching unavailable (%s); polling every %d ms", exc, POLL_MS)
+                polling, self.backend = True, "polling"
+
+    async def _report(self, paths: set[str]) -> None:
+        if self.on_change is not None:
+            try:
+                await asyncio.to_thread(self.on_change, paths)
+            except Exception:  # never stop watching; the next save tries again
+                log.exception("reloading after a change to %s failed", ", ".join(sorted(paths)))
+        self._bump(paths)
+
     def _bump(self, paths: Iterable[str]) -> None:
         self.changed = tuple(sorted({self._display(p) for p in paths}))
         self.version += 1
@@ -82,44 +133,3 @@ class Watcher:
             if full.is_relative_to(root):
                 return str(full.relative_to(root.parent))
         return full.name
-
-    async def _run(self) -> None:
-        if not self.polling:
-            try:
-                await self._watchfiles()
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # ImportError, inotify limits, a folder that vanished...
-                log.warning("file watching unavailable (%s); polling every %gs", exc, POLL_INTERVAL)
-                self.backend = "polling"
-        await self._poll()
-
-    async def _watchfiles(self) -> None:
-        import watchfiles
-
-        roots = [str(r) for r in self.roots if r.is_dir()]
-        if not roots:
-            raise FileNotFoundError("none of the watched folders exists")
-        async for changes in watchfiles.awatch(
-            *roots, stop_event=self._stop, step=QUIET_MS, debounce=1000, rust_timeout=500
-        ):
-            self._bump(path for _change, path in changes)
-
-    async def _poll(self) -> None:
-        before = await asyncio.to_thread(_snapshot, self.roots)
-        while not self._stop.is_set():
-            await asyncio.sleep(POLL_INTERVAL)
-            after = await asyncio.to_thread(_snapshot, self.roots)
-            changed = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
-            if changed:
-                self._bump(changed)
-            before = after
-
-
-def _snapshot(roots: Iterable[Path]) -> dict[str, tuple[int, int]]:
-    """path -> (mtime_ns, size) of every file under the roots."""
-    files: dict[str, tuple[int, int]] = {}
-    for root in roots:
-        files.update(file_stats(root))
-    return files

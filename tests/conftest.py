@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +52,18 @@ def client(module_dir: Path) -> Iterator[TestClient]:
     """One app (one browser) per test module, over the shipped templates."""
     with TestClient(create_app(make_settings(module_dir))) as test_client:
         yield test_client
+
+
+@contextlib.contextmanager
+def saved(client: TestClient, within: float = 10.0) -> Iterator[None]:
+    """File edits made inside count once it exits: it waits until the app's file watcher has
+    reported them, and with that, the templates and static folder were read again."""
+    watcher = client.app.state.renderer.watcher  # type: ignore[attr-defined]
+    seen = watcher.version
+    yield
+    assert client.portal is not None, "use the TestClient as a context manager"
+    version = client.portal.call(watcher.wait, seen, within)
+    assert version > seen, f"the file watcher reported no change within {within} s"
 
 
 def image_of(data: bytes) -> pyvips.Image:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -22,7 +21,7 @@ from ogshot.app import create_app
 from ogshot.config import parse_size
 from ogshot.http_errors import ErrorRoute
 
-from .conftest import SHIPPED, image_of, make_settings, mean_difference, pixel, renders
+from .conftest import SHIPPED, image_of, make_settings, mean_difference, pixel, renders, saved
 
 MAGIC = {
     "png": b"\x89PNG\r\n\x1a\n",
@@ -256,8 +255,8 @@ def test_editing_a_template_changes_the_etag(tmp_path: Path) -> None:
     card.write_text("<body style='margin:0;background:#123456'>{{ title }}</body>")
     with TestClient(create_app(settings)) as client:
         first = client.get("/og/card.png?title=t")
-        card.write_text("<body style='margin:0;background:#654321'>{{ title }}</body>")
-        os.utime(card, ns=(1, 1))  # guarantee a different mtime on coarse clocks
+        with saved(client):
+            card.write_text("<body style='margin:0;background:#654321'>{{ title }}</body>")
         second = client.get("/og/card.png?title=t")
         assert second.headers["x-ogshot-cache"] == "miss"
         assert second.headers["etag"] != first.headers["etag"]
@@ -378,16 +377,17 @@ def test_images_that_only_css_asks_for_are_in_the_capture(tmp_path: Path) -> Non
 def test_every_capture_has_the_current_stylesheet(tmp_path: Path) -> None:
     """A document written into a warm page can report itself loaded before a stylesheet fetched
     anew has arrived; each capture must still show it (this caught ~5% stale captures)."""
-    settings = make_settings(tmp_path, pool_size=2, dev=True)  # dev: static changes seen at once
+    settings = make_settings(tmp_path, pool_size=2)
     css = settings.static_dir / "css" / "base.css"
     original = css.read_text()
     with TestClient(create_app(settings)) as client:
         for round_ in range(20):
             colour, expected = (("#ff00ff", (255, 0, 255)), ("#00ffff", (0, 255, 255)))[round_ % 2]
-            css.write_text(
-                original + "body::after { content: ''; position: fixed; left: 0; top: 0;"
-                f" width: 50px; height: 50px; background: {colour}; }}\n/* {round_} */\n"
-            )
+            with saved(client):
+                css.write_text(
+                    original + "body::after { content: ''; position: fixed; left: 0; top: 0;"
+                    f" width: 50px; height: 50px; background: {colour}; }}\n/* {round_} */\n"
+                )
             for n in range(2):
                 shot = client.get("/og/minimal.png", params={"title": f"r{round_}-{n}"}).content
                 got = pixel(shot, 10, 10)

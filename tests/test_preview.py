@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from ogshot.app import create_app
 
-from .conftest import image_of, make_settings, mean_difference, pixel
+from .conftest import image_of, make_settings, mean_difference, pixel, saved
 from .procs import Server, serve_env
 
 BROKEN_SYNTAX = """{#ogshot
@@ -286,11 +286,13 @@ def test_an_edited_static_file_reaches_the_warm_pages(dev: TestClient) -> None:
     for n in range(4):  # every page has base.css in its memory by now
         dev.get(f"/preview/_render/minimal.png?title=before{n}")
     marker = "body::after { content: ''; position: fixed; left: 0; top: 0; width: 50px;"
-    css.write_text(original + marker + " height: 50px; background: #ff00ff; }\n")
+    with saved(dev):
+        css.write_text(original + marker + " height: 50px; background: #ff00ff; }\n")
     try:
         for n in range(4):
             shot = dev.get(f"/preview/_render/minimal.png?title=after{n}").content
             r, g, b = pixel(shot, 10, 10)
             assert r > 225 and g < 30 and b > 225, n
     finally:
-        css.write_text(original)
+        with saved(dev):
+            css.write_text(original)

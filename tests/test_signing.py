@@ -178,7 +178,7 @@ def test_cli_url_prints_a_signed_url(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["url", "myblg", "title=x"], ["no template named 'myblg'", "article, launch, minimal"]),
+        (["url", "myblg", "title=x"], ["no template named 'myblg'", "article, docs, event"]),
         (["url", "artcle", "title=x"], ["did you mean 'article'?"]),
         (["url", "article", "title=x", "--format", "bmp"], ["unknown format 'bmp'"]),
         (["url", "minimal", "title=x", "size=abc"], ["'size'", "expected int"]),

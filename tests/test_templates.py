@@ -51,7 +51,7 @@ def catalog(tmp_path: Path) -> Catalog:
     (tmp_path / "t" / "partials" / "head.html").write_text("<meta charset=utf-8>")
     (tmp_path / "t" / "loose.html").write_text("<p>{{ anything }}</p>")
     (tmp_path / "t" / "_private.html").write_text("x")
-    return Catalog(tmp_path / "t", tmp_path / "s", static_interval=0)
+    return Catalog(tmp_path / "t", tmp_path / "s")
 
 
 def test_names_exclude_partials(catalog: Catalog) -> None:
@@ -131,11 +131,81 @@ def test_digest_follows_the_template_and_its_partials(catalog: Catalog, tmp_path
     assert catalog.get("card").digest == first
     partial = tmp_path / "t" / "partials" / "head.html"
     partial.write_text("<meta charset=utf-8><!-- edited -->")
-    os.utime(partial, ns=(1, 1))  # a different mtime even on coarse clocks
+    catalog.refresh([str(partial)])  # what the file watcher does
     second = catalog.get("card").digest
     assert second != first
-    (tmp_path / "s" / "style.css").write_text("body{}")
+    style = tmp_path / "s" / "style.css"
+    style.write_text("body{}")
+    catalog.refresh([str(style)])
     assert catalog.get("card").digest != second
+
+
+def test_get_and_render_read_memory_only_until_a_refresh(catalog: Catalog, tmp_path: Path) -> None:
+    """The request path never looks at the disk: an edit counts once the watcher reports it."""
+    loose = catalog.get("loose")
+    source = tmp_path / "t" / "loose.html"
+    source.write_text("<p>edited {{ anything }}</p>")
+    assert catalog.get("loose").digest == loose.digest
+    assert catalog.render_html(catalog.get("loose"), {"anything": "x"}) == "<p>x</p>"
+    source.unlink()  # even a deleted file renders from the snapshot
+    assert catalog.render_html(catalog.get("loose"), {"anything": "x"}) == "<p>x</p>"
+    source.write_text("<p>edited {{ anything }}</p>")
+    catalog.refresh([str(source)])
+    edited = catalog.get("loose")
+    assert edited.digest != loose.digest
+    assert catalog.render_html(edited, {"anything": "x"}) == "<p>edited x</p>"
+
+
+def test_a_rendered_template_and_its_digest_come_from_one_snapshot(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """A Template validated before a refresh renders the sources its digest was made of."""
+    before = catalog.get("card")
+    values = catalog.validate(before, {"title": "a"})
+    partial = tmp_path / "t" / "partials" / "head.html"
+    partial.write_text("<meta name=edited>")
+    catalog.refresh([str(partial)])
+    assert "<meta charset=utf-8>" in catalog.render_html(before, values)
+    after = catalog.get("card")
+    assert "<meta name=edited>" in catalog.render_html(after, values)
+
+
+def test_a_static_edit_the_mtime_cannot_show_still_changes_the_digest(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    style = tmp_path / "s" / "style.css"
+    style.write_text("body{color:red}")
+    os.utime(style, ns=(1, 1))
+    catalog.refresh([str(style)])
+    first = catalog.get("card").digest
+    style.write_text("body{color:tan}")  # same size, and the same mtime put back
+    os.utime(style, ns=(1, 1))
+    catalog.refresh([str(style)])  # the watcher names the file: it is read again
+    assert catalog.get("card").digest != first
+
+
+def test_a_template_saved_after_the_last_refresh_is_discovered(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    assert "late" not in catalog.names()  # the first read
+    (tmp_path / "t" / "late.html").write_text("<p>late</p>")
+    with pytest.raises(TemplateNotFound):
+        catalog.get("late")
+    assert catalog.discover("late")
+    assert catalog.render_html(catalog.get("late"), {}) == "<p>late</p>"
+    assert "late" in catalog.names()
+    assert not catalog.discover("absent")
+    assert not catalog.discover("../t/late")
+
+
+def test_a_broken_template_keeps_raising_its_error(tmp_path: Path) -> None:
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "bad.html").write_text('{#ogshot\n[params.x]\ntype = "colour"\n#}')
+    catalog = Catalog(tmp_path / "t", tmp_path / "s")
+    for _ in range(3):
+        with pytest.raises(TemplateError, match=r"params\.x") as info:
+            catalog.get("bad")
+        assert info.value.line == 3  # the line of the bad type
 
 
 def test_template_errors_carry_the_line(tmp_path: Path) -> None:
@@ -308,7 +378,7 @@ def one_template(tmp_path: Path, source: str, name: str = "t") -> Catalog:
     (tmp_path / "t").mkdir(exist_ok=True)
     (tmp_path / "s").mkdir(exist_ok=True)
     (tmp_path / "t" / f"{name}.html").write_text(source)
-    return Catalog(tmp_path / "t", tmp_path / "s", static_interval=0)
+    return Catalog(tmp_path / "t", tmp_path / "s")
 
 
 HEAD = '\n\n{#ogshot\ndescription = "x"\n\n[params.title]\ntype = "str"\n'
