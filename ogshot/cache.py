@@ -29,6 +29,7 @@ import re
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ import diskcache
 from .config import Settings
 from .version import __version__
 
-__all__ = ["BytesOnlyDisk", "ImageCache", "UnsafeCacheValue", "cache_key"]
+__all__ = ["BytesOnlyDisk", "Entry", "ImageCache", "UnsafeCacheValue", "cache_key"]
 
 log = logging.getLogger("ogshot.cache")
 
@@ -56,6 +57,29 @@ def cache_key(
         extra,
     )
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An encoded image as every cache layer keeps it. ``stored_at`` is wall-clock seconds (shared
+    by all nodes), from which its freshness follows."""
+
+    body: bytes
+    etag: str
+    stored_at: float
+
+    @property
+    def tag(self) -> str:
+        return f"{self.etag} {self.stored_at:.3f}"
+
+    @classmethod
+    def from_tag(cls, body: bytes, tag: str) -> Entry:
+        etag, _, stored = tag.partition(" ")
+        try:
+            stored_at = float(stored)
+        except ValueError:  # written before entries carried their age: as old as can be
+            stored_at = 0.0
+        return cls(body=body, etag=etag, stored_at=stored_at)
 
 
 class UnsafeCacheValue(ValueError):
@@ -97,7 +121,8 @@ class ImageCache:
     def __init__(self, settings: Settings) -> None:
         self.directory = Path(settings.cache_dir)
         self.size_limit = settings.cache_size
-        self.ttl = settings.cache_ttl or None
+        # Kept past their TTL for as long as a stale copy may still be served (stale_ttl).
+        self.ttl = (settings.cache_ttl + settings.stale_ttl) if settings.cache_ttl else None
         self._cache: diskcache.Cache | None = None
         self._lock = threading.RLock()
         self._failed_at: float | None = None
@@ -214,8 +239,8 @@ class ImageCache:
             target=_remove_value_files, args=(self.directory, moved_at), daemon=True
         ).start()
 
-    def get(self, key: str) -> tuple[bytes, str] | None:
-        """(image bytes, etag) or None on a miss or any failure."""
+    def get(self, key: str) -> Entry | None:
+        """The entry, or None on a miss or any failure."""
         cache = self._live()
         if cache is None:
             return None
@@ -231,17 +256,19 @@ class ImageCache:
         except Exception as exc:
             self._fail("read", exc)
             return None
-        value, etag = found
-        if not isinstance(value, bytes) or not isinstance(etag, str):
+        value, tag = found
+        if not isinstance(value, bytes) or not isinstance(tag, str):
             return None
-        return value, etag
+        return Entry.from_tag(value, tag)
 
-    def set(self, key: str, value: bytes, etag: str) -> bool:
+    def set(self, key: str, entry: Entry) -> bool:
         cache = self._live()
         if cache is None or time.monotonic() < self._writes_paused_until:
             return False
         try:
-            stored = bool(cache.set(key, value, expire=self.ttl, tag=etag, retry=False))
+            stored = bool(
+                cache.set(key, entry.body, expire=self.ttl, tag=entry.tag, retry=False)
+            )
         except Exception as exc:
             if _is_disk_full(exc):
                 # Reads still work: keep serving hits, stop trying to write for a while.

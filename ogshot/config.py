@@ -89,6 +89,9 @@ class Settings:
     cache_dir: Path = field(default_factory=_default_cache_dir)
     cache_size: Bytes = 1 << 30
     cache_ttl: int = 7 * 24 * 3600
+    # Seconds past cache_ttl that an image may still be served while one refresh runs (and when
+    # rendering fails); the disk cache and Redis keep entries this much longer.
+    stale_ttl: int = 7 * 24 * 3600
     cache_control: str = ""  # empty: "public, max-age=<cache_ttl>, immutable"
     memory_cache_size: Bytes = 64 << 20  # hot images kept in memory in front of the disk cache
     pool_size: int = field(default_factory=_default_pool_size)
@@ -121,6 +124,7 @@ class Settings:
     remote_images_max_size: Bytes = 5_000_000  # bytes per remote image
     remote_images_timeout: float = 5.0  # seconds per remote image, redirects included
     remote_images_ttl: int = 3600  # seconds a fetched remote image is reused
+    redis_url: str = ""  # redis://host:6379/0: a second cache level shared by every node
     metrics: bool = True  # GET /metrics in Prometheus text format
     log_format: Literal["text", "json"] = "text"  # json: a JSON line per request and event
     sentry_dsn: str = ""  # error tracking with sentry-sdk; empty: off
@@ -140,6 +144,7 @@ class Settings:
         _check(self.queue_timeout, "queue_timeout", lambda v: v > 0, "must be > 0")
         _check(self.cache_size, "cache_size", lambda v: v >= 0, "must be >= 0")
         _check(self.cache_ttl, "cache_ttl", lambda v: v >= 0, "must be >= 0")
+        _check(self.stale_ttl, "stale_ttl", lambda v: v >= 0, "must be >= 0")
         _check(self.memory_cache_size, "memory_cache_size", lambda v: v >= 0, "must be >= 0")
         _check(self.width, "width", lambda v: 1 <= v <= 4096, "must be 1..4096")
         _check(self.height, "height", lambda v: 1 <= v <= 4096, "must be 1..4096")

@@ -22,13 +22,14 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import LockError
 
-__all__ = ["Entry", "Fleet"]
+from .cache import Entry
+
+__all__ = ["Fleet"]
 
 log = logging.getLogger("ogshot.fleet")
 
@@ -39,34 +40,13 @@ POLL_FIRST, POLL_MAX = 0.02, 0.1  # seconds between polls for another node's ren
 ALONE = object()  # the lock of a node that renders without Redis
 
 
-@dataclass(frozen=True)
-class Entry:
-    """An image as the fleet stores it; ``stored_at`` is wall-clock seconds, shared by all nodes."""
-
-    body: bytes
-    etag: str
-    stored_at: float
-
-    def pack(self) -> bytes:
-        return f"{self.etag} {self.stored_at:.3f}\n".encode() + self.body
-
-    @classmethod
-    def unpack(cls, raw: bytes) -> Entry | None:
-        head, sep, body = raw.partition(b"\n")
-        etag, _, stored = head.decode("ascii", "replace").partition(" ")
-        try:
-            return cls(body=body, etag=etag, stored_at=float(stored)) if sep and etag else None
-        except ValueError:
-            return None
-
-
 class Fleet:
     """One Redis connection pool per worker; every method is safe to call when Redis is down."""
 
     RETRY_AFTER = 2.0  # seconds this node leaves Redis alone after a failed call
 
     def __init__(self, url: str, *, keep: int, lock_ttl: float, timeout: float = 0.5) -> None:
-        """``keep``: seconds an image stays in Redis (its TTL plus the stale window);
+        """``keep``: seconds an image stays in Redis (its TTL plus the stale window; 0: for ever);
         ``lock_ttl``: seconds a render lock lives when its holder never releases it."""
         self.url = url
         self.keep = keep
@@ -97,10 +77,11 @@ class Fleet:
 
     async def get(self, key: str) -> Entry | None:
         raw = await self._call(self.redis.get(PREFIX + "img:" + key), None)
-        return Entry.unpack(raw) if isinstance(raw, bytes) else None
+        return _unpack(raw) if isinstance(raw, bytes) else None
 
     async def set(self, key: str, entry: Entry) -> None:
-        await self._call(self.redis.set(PREFIX + "img:" + key, entry.pack(), ex=self.keep), None)
+        packed = entry.tag.encode() + b"\n" + entry.body
+        await self._call(self.redis.set(PREFIX + "img:" + key, packed, ex=self.keep or None), None)
 
     # -- one render per key ------------------------------------------------------------------
 
@@ -198,6 +179,14 @@ class Fleet:
             )
             self._down_since = None
         return result
+
+
+def _unpack(raw: bytes) -> Entry | None:
+    """``<etag> <stored_at>\\n<body>`` -> the entry (None for anything else)."""
+    head, sep, body = raw.partition(b"\n")
+    if not sep or b" " not in head:
+        return None
+    return Entry.from_tag(body, head.decode("ascii", "replace"))
 
 
 def _close(call: Awaitable[Any]) -> None:

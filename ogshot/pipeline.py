@@ -14,21 +14,18 @@ import hashlib
 import logging
 import time
 from collections.abc import Hashable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from . import tracking
 from .assets import Assets
-from .cache import ImageCache, cache_key
+from .cache import Entry, ImageCache, cache_key
 from .compress import CONTENT_TYPES, encode, normalize_format
 from .config import Settings
 from .errors import InvalidFormat, RenderFailed, TemplateNotFound
+from .layers import Layers
 from .lru import LRU
-
-if TYPE_CHECKING:
-    from .metrics import Metrics
 from .pool import Pool, Slot
 from .remote import RemoteImages
 from .render import Capture, capture
@@ -37,12 +34,13 @@ from .templates import Catalog, Template, canonical_params
 from .timing import Stopwatch
 from .watch import Watcher
 
+if TYPE_CHECKING:
+    from .fleet import Fleet
+    from .metrics import Metrics
+
 __all__ = ["Image", "Renderer"]
 
 log = logging.getLogger("ogshot")
-
-DISK_THREADS = 4
-
 
 @dataclass(frozen=True)
 class Image:
@@ -83,23 +81,19 @@ class Renderer:
             [self.settings.templates_dir, self.settings.static_dir],
             on_change=self.catalog.refresh,
         )
-        self.cache = ImageCache(self.settings)
-        # Disk cache reads (SQLite, then the image file) run here, never on the event loop; a few
-        # threads of their own so that they never queue behind encodes in the default executor.
-        self._disk = ThreadPoolExecutor(max_workers=DISK_THREADS, thread_name_prefix="ogshot-cache")
+        self.layers = Layers(self.settings, fleet=_fleet(self.settings), metrics=metrics)
         self.remote = RemoteImages.from_settings(self.settings)
         # The pages' requests are answered from the static folder and the fetched remote images.
         router = Router(Assets(self.settings.static_dir, remote=self.remote))
         self.pool = Pool(self.settings, router)
         self._inflight: dict[str, asyncio.Task[Image]] = {}
-        # The hit path: a repeated request skips validation and hashing (jobs by raw request),
-        # and a hot image skips the disk (images by cache key, with their expiry).
+        # The hit path: a repeated request skips validation and hashing (jobs by raw request).
         self._jobs: LRU[Job] = LRU(max_entries=10_000)
-        self._hot: LRU[tuple[bytes, str, float]] = LRU(
-            max_entries=10_000 if self.settings.memory_cache_size else 0,  # 0 turns it off
-            max_size=self.settings.memory_cache_size,
-            size_of=lambda entry: len(entry[0]),
-        )
+
+    @property
+    def cache(self) -> ImageCache:
+        """This node's disk cache."""
+        return self.layers.disk
 
     async def start(self) -> None:
         await self.watcher.start()  # first, so that nothing saved during the first read is missed
@@ -109,8 +103,7 @@ class Renderer:
     async def close(self) -> None:
         await self.watcher.close()
         await self.pool.close()
-        self._disk.shutdown(wait=False, cancel_futures=True)  # a stuck disk must not hang a stop
-        self.cache.close()
+        await self.layers.close()
 
     async def __aenter__(self) -> Renderer:
         await self.start()
@@ -181,12 +174,11 @@ class Renderer:
         if pinned:  # the remote images' bytes decide the pixels too
             job = self.prepare(template, params, format, remote=pinned)
         watch.lap("validate")
-        hit = await self._cached(job.key)
+        hit = await self.layers.get(job.key)
         watch.lap("cache")
-        if hit is not None:
-            body, etag = hit
+        if hit is not None and self._fresh(hit):
             return Image(
-                body=body, etag=etag, format=job.format, cached=True, timings=watch.timings
+                body=hit.body, etag=hit.etag, format=job.format, cached=True, timings=watch.timings
             )
         # Single flight: identical concurrent misses share one render. The render runs as its own
         # task so that a client hanging up does not cancel it for the others.
@@ -204,30 +196,13 @@ class Renderer:
             timings={**watch.timings, **image.timings},
         )
 
-    async def _cached(self, key: str) -> tuple[bytes, str] | None:
-        hot = self._hot.get(key)  # memory only: on the loop
-        if hot is not None and hot[2] > time.monotonic():
-            if self.metrics is not None:
-                self.metrics.lookup("memory", True)
-            return hot[0], hot[1]
-        loop = asyncio.get_running_loop()
-        found = await loop.run_in_executor(self._disk, self.cache.get, key)
-        if found is not None:
-            self._remember(key, *found)
-        if self.metrics is not None:
-            self.metrics.lookup("memory", False)
-            self.metrics.lookup("disk", found is not None)
-        return found
+    def _fresh(self, entry: Entry) -> bool:
+        ttl = self.settings.cache_ttl
+        return not ttl or time.time() - entry.stored_at < ttl
 
     def cache_sizes(self) -> list[tuple[str, int, int]]:
-        """(layer, entries, bytes) of each cache layer; blocking (the disk cache counts rows)."""
-        entries, volume = self.cache.stats()
-        return [("memory", len(self._hot), self._hot.size), ("disk", entries, volume)]
-
-    def _remember(self, key: str, body: bytes, etag: str) -> None:
-        # A hot copy never outlives the disk cache's TTL.
-        expires = time.monotonic() + (self.settings.cache_ttl or float("inf"))
-        self._hot.set(key, (body, etag, expires))
+        """(layer, entries, bytes) of this node's cache layers; blocking."""
+        return self.layers.sizes()
 
     async def _make(self, job: Job) -> Image:
         watch = Stopwatch()
@@ -264,9 +239,21 @@ class Renderer:
             tracking.report(exc, template=job.template.name, key=job.key)
             raise
         etag = hashlib.blake2b(body, digest_size=16).hexdigest()
-        self._remember(job.key, body, etag)
-        await asyncio.to_thread(self.cache.set, job.key, body, etag)
+        await self.layers.put(job.key, Entry(body=body, etag=etag, stored_at=time.time()))
         watch.lap("store")
         if self.metrics is not None:
             self.metrics.image_rendered(job.template.name, job.format, watch.timings)
         return Image(body=body, etag=etag, format=job.format, cached=False, timings=watch.timings)
+
+
+def _fleet(settings: Settings) -> Fleet | None:
+    """The fleet's shared cache when ``OGSHOT_REDIS_URL`` is set (redis-py imported only then)."""
+    if not settings.redis_url:
+        return None
+    from .fleet import Fleet
+
+    return Fleet(
+        settings.redis_url,
+        keep=settings.cache_ttl + settings.stale_ttl if settings.cache_ttl else 0,
+        lock_ttl=settings.render_timeout + 5,
+    )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ogshot.cache import ImageCache, cache_key
+from ogshot.cache import Entry, ImageCache, cache_key
 from ogshot.config import Settings
 
 
@@ -20,9 +20,9 @@ def test_round_trip_and_owner_only_folder(tmp_path: Path) -> None:
     cache = make_cache(tmp_path)
     assert cache.get("k") is None
     big = bytes(range(256)) * 1000  # large enough to live in a file, not in SQLite
-    assert cache.set("k", b"small", "e1") and cache.set("big", big, "e2")
-    assert cache.get("k") == (b"small", "e1")
-    assert cache.get("big") == (big, "e2")
+    assert cache.set("k", Entry(b"small", "e1", 1.0)) and cache.set("big", Entry(big, "e2", 1.0))
+    assert cache.get("k") == Entry(b"small", "e1", 1.0)
+    assert cache.get("big") == Entry(big, "e2", 1.0)
     assert stat.S_IMODE((tmp_path / "c").stat().st_mode) == 0o700
 
 
@@ -40,7 +40,7 @@ class Boom:
 
 def test_a_tampered_pickle_row_is_never_loaded(tmp_path: Path) -> None:
     cache = make_cache(tmp_path)
-    cache.set("k", b"image", "etag")
+    cache.set("k", Entry(b"image", "etag", 1.0))
     cache.close()
     db = sqlite3.connect(tmp_path / "c" / "cache.db")
     # diskcache's MODE_PICKLE is 4: what an attacker with write access to the folder would write.
@@ -61,12 +61,12 @@ def test_failures_degrade_to_misses_and_recover(tmp_path: Path) -> None:
     big = b"x" * 100_000
     shutil.rmtree(tmp_path / "c")
     (tmp_path / "c").write_text("a file where the folder was")
-    assert cache.set("k", big, "e") is False
+    assert cache.set("k", Entry(big, "e", 1.0)) is False
     assert cache.get("k") is None
     assert cache.errors >= 1
     (tmp_path / "c").unlink()
-    assert cache.set("k", big, "e") is True  # reopened once the cause went away
-    assert cache.get("k") == (big, "e")
+    assert cache.set("k", Entry(big, "e", 1.0)) is True  # reopened once the cause went away
+    assert cache.get("k") == Entry(big, "e", 1.0)
 
 
 def test_key_changes_with_every_input() -> None:

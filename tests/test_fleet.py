@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ogshot.fleet import ALONE, Entry, Fleet
+from ogshot.cache import Entry
+from ogshot.fleet import ALONE, Fleet
 
 from .services import RedisServer
 

@@ -19,6 +19,7 @@ import httpx
 from starlette.testclient import TestClient
 
 from ogshot.app import create_app
+from ogshot.cache import Entry
 from ogshot.pipeline import Renderer
 
 from .conftest import make_settings
@@ -55,7 +56,7 @@ def test_a_hit_is_answered_while_a_disk_cache_read_is_stuck(tmp_path: Path) -> N
         # in files); the file is swapped for a FIFO, so reading it blocks like a stalled disk.
         cold = renderer.prepare("minimal", {"title": "cold"}, "png")
         payload = os.urandom(100_000)
-        assert renderer.cache.set(cold.key, payload, "cold-etag")
+        assert renderer.cache.set(cold.key, Entry(payload, "cold-etag", time.time()))
         with contextlib.closing(sqlite3.connect(renderer.cache.database)) as db:
             (filename,) = db.execute(
                 "SELECT filename FROM Cache WHERE key = ?", (cold.key,)

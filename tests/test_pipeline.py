@@ -119,7 +119,7 @@ def test_a_repeat_is_a_cache_hit_with_the_same_etag(session: Session, module_dir
             {"title": "x", "background": "#zz0000"},
             "png",
             InvalidParameter,
-            "a colour like",
+            "expected a CSS colour",
         ),
         ("minimal", {"title": "x"}, "gif", InvalidFormat, "unknown format 'gif'"),
     ],

@@ -19,7 +19,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from ogshot.app import create_app
-from ogshot.cache import ImageCache
+from ogshot.cache import Entry, ImageCache
 from ogshot.config import Settings
 from ogshot.errors import ConfigError
 from ogshot.pool import Pool
@@ -231,21 +231,22 @@ def test_disk_full_keeps_reads_and_recovers(
     tiny_disk: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     cache = make_cache(tiny_disk / "cache")
-    assert cache.set("kept", b"k" * 50_000, "e0")
+    assert cache.set("kept", Entry(b"k" * 50_000, "e0", 1.0))
     filler = tiny_disk / "filler"
     with contextlib.suppress(OSError), open(filler, "wb") as f:
         while True:
             f.write(b"\0" * 65536)
     caplog.set_level(logging.WARNING, logger="ogshot.cache")
     for i in range(10):
-        assert cache.set(f"new{i}", os.urandom(100_000), "e") is False
-    assert cache.get("kept") == (b"k" * 50_000, "e0")  # reads go on while the disk is full
+        assert cache.set(f"new{i}", Entry(os.urandom(100_000), "e", 1.0)) is False
+    # reads go on while the disk is full
+    assert cache.get("kept") == Entry(b"k" * 50_000, "e0", 1.0)
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "write" in errors[0].getMessage()  # once, not ten times
     assert cache.errors == 10
     filler.unlink()
-    assert cache.set("after", b"a" * 100_000, "e1") is True
-    assert cache.get("after") == (b"a" * 100_000, "e1")
+    assert cache.set("after", Entry(b"a" * 100_000, "e1", 1.0)) is True
+    assert cache.get("after") == Entry(b"a" * 100_000, "e1", 1.0)
     assert cache.healthy
     assert any("working again" in r.getMessage() for r in caplog.records)
 
@@ -256,7 +257,7 @@ def test_a_corrupt_database_is_moved_aside_and_replaced(
     folder = tmp_path / "cache"
     cache = make_cache(folder)
     big = os.urandom(200_000)  # stored as a file beside the database
-    assert cache.set("k", big, "e")
+    assert cache.set("k", Entry(big, "e", 1.0))
     value_files = list(folder.glob("??/??/*.val"))
     assert len(value_files) == 1
     cache.close()
@@ -266,8 +267,8 @@ def test_a_corrupt_database_is_moved_aside_and_replaced(
     caplog.set_level(logging.WARNING, logger="ogshot.cache")
     cache = make_cache(folder)  # a server starting on it
     assert cache.get("k") is None
-    assert cache.set("k2", b"fresh", "e2") is True
-    assert cache.get("k2") == (b"fresh", "e2")
+    assert cache.set("k2", Entry(b"fresh", "e2", 1.0)) is True
+    assert cache.get("k2") == Entry(b"fresh", "e2", 1.0)
     assert (folder / "cache.db.corrupt").read_bytes().startswith(b"this is not")
     assert wait_for(lambda: not value_files[0].exists(), 5)  # the orphaned image is removed
     assert sum("is corrupt" in r.getMessage() for r in caplog.records) == 1
@@ -300,11 +301,12 @@ def test_corruption_under_a_running_app_is_survived(tmp_path: Path) -> None:
 def test_a_deleted_cache_folder_is_recreated_on_the_next_start(tmp_path: Path) -> None:
     folder = tmp_path / "cache"
     cache = make_cache(folder)
-    cache.set("k", b"v", "e")
+    cache.set("k", Entry(b"v", "e", 1.0))
     cache.close()
     shutil.rmtree(folder)
     cache = make_cache(folder)
-    assert cache.healthy and cache.set("k", b"v2", "e") and cache.get("k") == (b"v2", "e")
+    assert cache.healthy and cache.set("k", Entry(b"v2", "e", 1.0))
+    assert cache.get("k") == Entry(b"v2", "e", 1.0)
 
 
 # -- settings ------------------------------------------------------------------------------------
