@@ -229,8 +229,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.renderer = renderer  # for tests and tools that hold the app
         syncing = asyncio.ensure_future(_sync_metrics(metrics, renderer)) if metrics else None
         if alerter is not None:
+            fleet = renderer.layers.fleet
             alerter.health = lambda: Health(
-                pool=renderer.pool.stats(), cache_healthy=renderer.cache.healthy, redis_healthy=None
+                pool=renderer.pool.stats(),
+                cache_healthy=renderer.cache.healthy,
+                redis_healthy=None if fleet is None else fleet.healthy,
             )
             await alerter.start()
         try:
@@ -240,6 +243,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             else:
                 yield {"renderer": renderer}
         finally:
+            log.info("shutting down", extra={"event": "shutdown"})
             if alerter is not None:
                 await alerter.close()
             if syncing is not None:

@@ -158,6 +158,12 @@ class Chromium:
         self.generation += 1
         self._browser = browser
         self.pid = pid
+        log.info(
+            "Chromium started (pid %s, generation %d)",
+            pid,
+            self.generation,
+            extra={"event": "browser_start", "fields": {"pid": pid}},
+        )
         self._probe = probe
         self.renders = 0
         self.launches += 1
@@ -168,7 +174,7 @@ class Chromium:
     def _on_disconnected(self, generation: int) -> None:
         if self._closing or generation != self.generation:
             return
-        log.error("Chromium disconnected; relaunching")
+        log.error("Chromium disconnected; relaunching", extra={"event": "browser_restart"})
         self.tenant.browser_lost(generation)
         self._spawn(self._relaunch())
 
@@ -199,7 +205,11 @@ class Chromium:
                 old, old_pid, old_generation = self._browser, self.pid, self.generation
                 if self._closing or old is None or not old.is_connected():
                     return  # a crash relaunch is due instead
-                log.info("recycling Chromium after %d renders", self.renders)
+                log.info(
+                    "recycling Chromium after %d renders",
+                    self.renders,
+                    extra={"event": "browser_recycle"},
+                )
                 try:
                     await self._launch()
                 except Exception as exc:
@@ -231,7 +241,11 @@ class Chromium:
                     continue  # it went away by itself; the disconnect handler relaunches
                 self.probe_failures += 1
                 why = f"no answer within {limit:g} s" if isinstance(exc, TimeoutError) else exc
-                log.error("Chromium failed its health probe (%s); killing it", why)
+                log.error(
+                    "Chromium failed its health probe (%s); killing it",
+                    why,
+                    extra={"event": "browser_unresponsive"},
+                )
                 if pid is not None:
                     self._kill(pid)  # the disconnect that follows relaunches it
                 else:

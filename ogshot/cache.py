@@ -177,12 +177,15 @@ class ImageCache:
                 self.directory,
                 type(exc).__name__,
                 exc,
+                extra={"event": "cache_degraded"},
             )
 
     def _recovered(self) -> None:
         if self._logged:
             self._logged.clear()
-            log.warning("cache at %s is working again", self.directory)
+            log.warning(
+                "cache at %s is working again", self.directory, extra={"event": "cache_recovered"}
+            )
 
     def _fail(self, what: str, exc: Exception) -> None:
         self._note(what, exc)

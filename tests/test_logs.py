@@ -85,3 +85,5 @@ def test_a_real_server_logs_only_json_lines(tmp_path: Path) -> None:
     requests = [p for p in parsed if p.get("event") == "request"]
     assert any(p["request_id"] == "from-the-client" and p["status"] == 200 for p in requests)
     assert all({"time", "level", "logger", "message"} <= set(p) for p in parsed)
+    events = {p.get("event") for p in parsed}
+    assert {"browser_start", "request", "shutdown"} <= events  # lifecycle events too
