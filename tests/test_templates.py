@@ -199,13 +199,17 @@ def test_a_template_saved_after_the_last_refresh_is_discovered(
 
 
 def test_a_broken_template_keeps_raising_its_error(tmp_path: Path) -> None:
+    """The error is read once, with the folder, and raised whole on each lookup."""
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "bad.html").write_text('{#ogshot\n[params.x]\ntype = "colour"\n#}')
     catalog = Catalog(tmp_path / "t", tmp_path / "s")
+    seen = []
     for _ in range(3):
         with pytest.raises(TemplateError, match=r"params\.x") as info:
             catalog.get("bad")
-        assert info.value.line == 3  # the line of the bad type
+        seen.append((str(info.value), info.value.line, info.value.template))
+    assert seen[0][1] == 3 and seen[0][2] == "bad"  # the line of the bad type
+    assert seen == [seen[0]] * 3
 
 
 def test_template_errors_carry_the_line(tmp_path: Path) -> None:
