@@ -481,11 +481,59 @@ def server_stages(options: BenchOptions, cache_dir: Path) -> dict[str, Any]:
     }
 
 
+def metrics_cost(options: BenchOptions, cache_dir: Path, rounds: int = 2) -> dict[str, Any]:
+    """Cache-hit req/s with metrics (and the request telemetry they feed) on and off.
+
+    Two servers, one per setting, both warm; the load alternates between them (on, off, on,
+    off...) so that a drift in the machine's speed falls on both alike."""
+    template = options.templates[0]
+    hit_path = f"/og/{template}.png?title={quote('Metrics cost benchmark')}"
+    servers: dict[str, Server] = {}
+    try:
+        for label, value in (("on", "true"), ("off", "false")):
+            previous = os.environ.get("OGSHOT_METRICS")
+            os.environ["OGSHOT_METRICS"] = value  # the server's environment is copied now
+            try:
+                servers[label] = Server(options.settings, cache_dir / f"metrics-{label}")
+            finally:
+                if previous is None:
+                    os.environ.pop("OGSHOT_METRICS", None)
+                else:
+                    os.environ["OGSHOT_METRICS"] = previous
+        for server in servers.values():
+            server.wait_for(hit_path)
+            server.get(hit_path)
+        rates: dict[str, list[float]] = {label: [] for label in servers}
+        for _ in range(rounds):
+            for label, server in servers.items():
+                result = load(
+                    server,
+                    path=hit_path,
+                    prefix=None,
+                    connections=options.connections,
+                    seconds=options.hit_seconds / 2,
+                )
+                rates[label].append(result["requests_per_s"])
+        metrics_off = servers["off"].get("/metrics")[0]
+    finally:
+        for server in servers.values():
+            server.stop()
+    on, off = statistics.mean(rates["on"]), statistics.mean(rates["off"])
+    return {
+        "hit_req_per_s_on": on,
+        "hit_req_per_s_off": off,
+        "rounds": rates,
+        "on_vs_off": on / off if off else 0.0,
+        "metrics_off_status": metrics_off,  # 404: the "off" server really had them off
+    }
+
+
 def run(options: BenchOptions) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ogshot-bench-") as tmp:
         cache_dir = Path(tmp)
         library = asyncio.run(library_stages(options, cache_dir))
         server = server_stages(options, cache_dir)
+        server["metrics_cost"] = metrics_cost(options, cache_dir)
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "ogshot": __version__,
@@ -546,7 +594,18 @@ def report(result: dict[str, Any]) -> str:
         f"renders/s, p50 {sat['ms'].get('p50', 0):.1f} ms, p99 {sat['ms'].get('p99', 0):.1f} ms, "
         f"non-2xx {sat['non_2xx']}",
         f"cold start to first image: {server['cold_start_s']:.2f} s",
+        *_metrics_cost_lines(server.get("metrics_cost")),
         "memory of server + Chromium + driver (MB): "
         + ", ".join(f"{k} {v}" for k, v in server["memory_mb"].items()),
     ]
     return "\n".join(lines)
+
+
+def _metrics_cost_lines(cost: dict[str, Any] | None) -> list[str]:
+    if not cost:
+        return []
+    return [
+        f"cache hit with metrics on: {cost['hit_req_per_s_on']:.0f} req/s, off: "
+        f"{cost['hit_req_per_s_off']:.0f} req/s (on/off {cost['on_vs_off']:.3f}, alternating "
+        f"rounds {len(cost['rounds']['on'])}x2)"
+    ]

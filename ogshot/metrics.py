@@ -16,7 +16,7 @@ scanner cannot blow up the number of series.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import (
@@ -106,8 +106,15 @@ class Metrics:
         )
         self.fetches = Counter(
             "ogshot_fetches",
-            "Image fetches by the platform that fetched them (classified User-Agent).",
-            ["platform", "variant"],
+            "Image fetches by template, the platform that fetched them (classified User-Agent) "
+            "and the A/B variant served (empty when the template declares none).",
+            ["template", "platform", "variant"],
+            registry=own,
+        )
+        self.template_requests = Counter(
+            "ogshot_template_requests",
+            "Images served (status < 400) by template and cache result (hit, miss).",
+            ["template", "cache"],
             registry=own,
         )
         self.served_bytes = Counter(
@@ -239,14 +246,17 @@ class Metrics:
         status: int,
         cache: str,
         *,
+        template: str = "",
         platform: str | None = None,
         variant: str = "",
         fmt: str | None = None,
         nbytes: int = 0,
     ) -> None:
+        """One HTTP request; ``platform`` (and ``template``) only for an image served."""
         self.requests.labels(route, str(status), cache).inc()
         if platform is not None:
-            self.fetches.labels(platform, variant).inc()
+            self.fetches.labels(template, platform, variant).inc()
+            self.template_requests.labels(template, cache).inc()
         if fmt is not None and nbytes:
             self.served_bytes.labels(fmt).inc(nbytes)
 
@@ -270,11 +280,20 @@ class Metrics:
             self.cache_bytes.labels(layer).set(size)
 
     def exposition(self) -> bytes:
+        return generate_latest(self._readable())
+
+    def samples(self) -> Iterator[tuple[str, dict[str, str], float]]:
+        """Every sample as (name, labels, value), as a scrape would see it (all workers')."""
+        for family in self._readable().collect():
+            for sample in family.samples:
+                yield sample.name, sample.labels, sample.value
+
+    def _readable(self) -> CollectorRegistry:
         if self.registry is not None:
-            return generate_latest(self.registry)
+            return self.registry
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry)
+        return registry
 
     @staticmethod
     def worker_exited(pid: int) -> None:

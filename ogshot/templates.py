@@ -35,11 +35,12 @@ import jinja2
 import jinja2.meta
 
 from .declarations import DECLARATION as _DECLARATION
-from .declarations import parse_declaration as _parse_declaration
+from .declarations import read_declaration as _read_declaration
 from .errors import InvalidParameter, TemplateError, TemplateNotFound
 from .fields import PARAM_NAME_RE, TYPES, Param, json_value
 from .filters import FILTERS
 from .jinja_errors import syntax_error_message
+from .variants import Variants
 
 __all__ = ["PARAM_NAME_RE", "TYPES", "Catalog", "Param", "StaticDigest", "Template"]
 
@@ -58,14 +59,18 @@ class Template:
     digest: str = ""  # source_digest + the static folder: what the cache key uses
     static_digest: str = ""
     files: tuple[tuple[str, int, int], ...] = field(repr=False)  # (path, mtime_ns, size)
+    variants: Variants | None = None  # A/B variants, chosen per page (see variants.py)
 
     def describe(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.name,
             "description": self.description,
             "declared": self.declared,
             "params": [p.describe() for p in self.params.values()],
         }
+        if self.variants is not None:
+            out["variants"] = self.variants.describe()
+        return out
 
     def examples(self) -> dict[str, Any]:
         return {
@@ -194,7 +199,8 @@ class Catalog:
         if not path.is_file():
             raise TemplateNotFound(name, self.names())
         source = _read(path, name)
-        description, params = _parse_declaration(name, source)
+        declared = _read_declaration(name, source)
+        description, params = declared.description, declared.params
         files: list[tuple[str, int, int]] = []
         h = hashlib.sha256()
         for dep in self._dependencies(name, source):
@@ -214,6 +220,7 @@ class Catalog:
             declared=bool(params) or _DECLARATION.match(source) is not None,
             source_digest=h.hexdigest(),
             files=tuple(files),
+            variants=declared.variants,
         )
 
     def _dependencies(self, name: str, source: str) -> list[str]:
