@@ -217,6 +217,10 @@ class Metrics:
             registry=own,
         )
         self._seen: dict[str, float] = {}
+        # The hit path's label children, found once: ``labels()`` validates and locks each time,
+        # which costs more than the increment itself. Keys come from bounded label values.
+        self._request_children: dict[tuple[Any, ...], tuple[Any, Any, Any, Any]] = {}
+        self._lookup_children: dict[tuple[str, bool], Any] = {}
         for state in ("busy", "idle"):
             self.pages.labels(state)
         for event in POOL_EVENTS:
@@ -238,7 +242,11 @@ class Metrics:
         self.failures.labels(template, kind).inc()
 
     def lookup(self, layer: str, hit: bool) -> None:
-        self.lookups.labels(layer, "hit" if hit else "miss").inc()
+        child = self._lookup_children.get((layer, hit))
+        if child is None:
+            child = self.lookups.labels(layer, "hit" if hit else "miss")
+            self._lookup_children[(layer, hit)] = child
+        child.inc()
 
     def request(
         self,
@@ -253,12 +261,26 @@ class Metrics:
         nbytes: int = 0,
     ) -> None:
         """One HTTP request; ``platform`` (and ``template``) only for an image served."""
-        self.requests.labels(route, str(status), cache).inc()
-        if platform is not None:
-            self.fetches.labels(template, platform, variant).inc()
-            self.template_requests.labels(template, cache).inc()
-        if fmt is not None and nbytes:
-            self.served_bytes.labels(fmt).inc(nbytes)
+        key = (route, status, cache, template, platform, variant, fmt)
+        children = self._request_children.get(key)
+        if children is None:
+            if len(self._request_children) > 10_000:  # label sets are bounded; this is a guard
+                self._request_children.clear()
+            children = (
+                self.requests.labels(route, str(status), cache),
+                None if platform is None else self.fetches.labels(template, platform, variant),
+                None if platform is None else self.template_requests.labels(template, cache),
+                None if fmt is None else self.served_bytes.labels(fmt),
+            )
+            self._request_children[key] = children
+        counted, fetched, served, sent = children
+        counted.inc()
+        if fetched is not None:
+            fetched.inc()
+        if served is not None:
+            served.inc()
+        if sent is not None and nbytes:
+            sent.inc(nbytes)
 
     # -- totals kept by others -----------------------------------------------------------------
 
