@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import preview, signing, tracking
+from . import activity, preview, signing, tracking
+from .activity import Activity
 from .alerts import Alerter, Health
 from .config import Settings
 from .errors import InvalidParameter, OgshotError
@@ -131,6 +132,10 @@ def image_response(request: Request, image: Image) -> Response:
         "accept-ranges": "bytes",
         "vary": "Accept-Encoding",
     }
+    if image.variant:  # counted by platform in the metrics (telemetry reads it back)
+        headers["x-ogshot-variant"] = image.variant
+        entry = f'variant;desc="{image.variant}"'
+        headers["server-timing"] = ", ".join(filter(None, (headers["server-timing"], entry)))
     if _etag_matches(request.headers.get("if-none-match"), image.etag):
         return Response(status_code=304, headers=headers)
     body, status = image.body, 200
@@ -238,8 +243,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await alerter.start()
         try:
             if settings.dev:
-                async with preview.Studio(renderer) as studio:
-                    yield {"renderer": renderer, "studio": studio}
+                async with preview.Studio(renderer) as studio, Activity.running(metrics) as seen:
+                    yield {"renderer": renderer, "studio": studio, "activity": seen}
             else:
                 yield {"renderer": renderer}
         finally:
@@ -272,7 +277,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         },
     )
     if settings.dev:  # the design studio; off in production, where /preview is a 404
-        app.router.routes.extend(preview.routes())
+        app.router.routes.extend([*activity.routes(), *preview.routes()])
     app.state.metrics = metrics
     app.state.alerter = alerter
     app.add_middleware(

@@ -246,3 +246,47 @@ def server_stages(
         "saturation": saturation,
         "memory_mb": {k: round(v / 2**20, 1) for k, v in memory.items()},
     }
+
+
+def metrics_cost(
+    settings: Settings,
+    cache_dir: Path,
+    *,
+    template: str,
+    connections: int,
+    seconds: float,
+    rounds: int = 3,
+) -> dict[str, Any]:
+    """Cache-hit req/s with metrics (and the request telemetry they feed) on and off: two warm
+    servers, loaded in alternation (on, off, on, off...) so that a drift in the machine's speed
+    falls on both alike; the median of each back-to-back pair's ratio is the headline."""
+    hit_path = f"/og/{template}.png?title={quote('Metrics cost benchmark')}"
+    servers = {
+        label: ServerProcess(
+            env={**settings_env(settings, cache_dir / f"metrics-{label}"), "OGSHOT_METRICS": on}
+        )
+        for label, on in (("on", "1"), ("off", "0"))
+    }
+    rates: dict[str, list[float]] = {label: [] for label in servers}
+    try:
+        for server in servers.values():
+            server.spawn()
+            server.wait_ready(path=hit_path)
+        for _ in range(rounds):
+            for label, server in servers.items():
+                result = load(
+                    server, path=hit_path, prefix=None, connections=connections, seconds=seconds
+                )
+                rates[label].append(result["requests_per_s"])
+        metrics_off_status = servers["off"].fetch("/metrics")[0]
+    finally:
+        for server in servers.values():
+            server.stop()
+    pairs = [a / b for a, b in zip(rates["on"], rates["off"], strict=True) if b]
+    return {
+        "hit_req_per_s_on": statistics.mean(rates["on"]),
+        "hit_req_per_s_off": statistics.mean(rates["off"]),
+        "rounds": rates,
+        "on_vs_off": statistics.median(pairs) if pairs else 0.0,
+        "metrics_off_status": metrics_off_status,  # 404: the "off" server really had them off
+    }

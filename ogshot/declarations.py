@@ -17,11 +17,13 @@ from typing import Any
 
 from .errors import InvalidParameter, TemplateError
 from .fields import PARAM_NAME_RE, TYPES, Param
+from .variants import MAX_VARIANTS, VARIABLE, VARIANT_NAME_RE, Variants
 
-__all__ = ["DECLARATION", "parse_declaration"]
+__all__ = ["DECLARATION", "Declaration", "parse_declaration", "read_declaration"]
 
 DECLARATION = re.compile(r"^\s*\{#-?\s*ogshot\b(.*?)-?#\}", re.DOTALL)
-_TOP_KEYS = ("description", "params")
+_TOP_KEYS = ("description", "params", "variants")
+_VARIANT_KEYS = ("weight", "description")
 # key -> the TOML value types it takes (bool is not a number here)
 _PARAM_KEYS: dict[str, tuple[type, ...]] = {
     "type": (str,),
@@ -58,11 +60,24 @@ _TYPE_ALIASES = {
 _POSITION = re.compile(r"\s*\(at line (\d+), column \d+\)$")
 
 
+@dataclasses.dataclass(frozen=True)
+class Declaration:
+    description: str = ""
+    params: dict[str, Param] = dataclasses.field(default_factory=dict)
+    variants: Variants | None = None
+
+
 def parse_declaration(name: str, source: str) -> tuple[str, dict[str, Param]]:
     """A template's source -> (description, parameters by name); TemplateError on a mistake."""
+    declared = read_declaration(name, source)
+    return declared.description, declared.params
+
+
+def read_declaration(name: str, source: str) -> Declaration:
+    """A template's source -> its whole declaration; TemplateError on a mistake."""
     match = DECLARATION.match(source)
     if not match:
-        return "", {}
+        return Declaration()
     block = _Block(name, match.group(1), source[: match.start(1)].count("\n") + 1)
     try:
         data = tomllib.loads(block.text)
@@ -83,7 +98,72 @@ def parse_declaration(name: str, source: str) -> tuple[str, dict[str, Param]]:
     params: dict[str, Param] = {}
     for pname, spec in specs.items():
         params[pname] = _param(block, pname, spec)
-    return description, params
+    variants = _variants(block, data["variants"], params) if "variants" in data else None
+    return Declaration(description, params, variants)
+
+
+def _variants(block: _Block, spec: Any, params: dict[str, Param]) -> Variants:
+    top = block.line_of("variants")
+    if not isinstance(spec, dict):
+        raise block.error("variants must be a table ([variants], by = and [variants.NAME])", top)
+    by = spec.get("by")
+    if by is None:
+        raise block.error(
+            'variants: by is required: the parameter whose value picks the variant (by = "slug")',
+            top,
+        )
+    by_line = block.line_in_table("variants", "by") or top
+    if not isinstance(by, str):
+        raise block.error(f"variants: by must be a string (a parameter name), got {by!r}", by_line)
+    if by not in params:
+        declared = ", ".join(params) or "none"
+        raise block.error(
+            f"variants: by = {by!r} is not a declared parameter{_near(by, params)} "
+            f"(declared: {declared})",
+            by_line,
+        )
+    if VARIABLE in params:
+        raise block.error(
+            f"params.{VARIABLE}: the name {VARIABLE!r} is given to the template by [variants]",
+            block.line_of(VARIABLE, param=True),
+        )
+    names: list[str] = []
+    weights: list[float] = []
+    for vname, entry in spec.items():
+        if vname == "by":
+            continue
+        line = block.table_line("variants", vname) or top
+        where = f"variants.{vname}"
+        if not isinstance(entry, dict):
+            raise block.error(f"{where} must be a table with a weight ([{where}] weight = 1)", line)
+        if not VARIANT_NAME_RE.match(vname):
+            raise block.error(
+                f"{where}: not a valid variant name (lower-case letters, digits, - and _; "
+                "up to 32 characters)",
+                line,
+            )
+        for key in entry:
+            if key not in _VARIANT_KEYS:
+                near = _near(key, _VARIANT_KEYS)
+                key_line = block.line_in_table(f"variants.{vname}", key) or line
+                raise block.error(f"{where}: unknown key {key!r}{near}", key_line)
+        weight = entry.get("weight")
+        weight_line = block.line_in_table(f"variants.{vname}", "weight") or line
+        if weight is None:
+            raise block.error(f"{where}: weight is required (a number >= 0)", line)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
+            raise block.error(f"{where}: weight must be a number >= 0, got {weight!r}", weight_line)
+        if weight == float("inf"):
+            raise block.error(f"{where}: weight must be finite", weight_line)
+        names.append(vname)
+        weights.append(float(weight))
+    if len(names) < 2:
+        raise block.error("variants: declare at least two ([variants.a], [variants.b])", top)
+    if len(names) > MAX_VARIANTS:
+        raise block.error(f"variants: at most {MAX_VARIANTS} variants, got {len(names)}", top)
+    if sum(weights) <= 0:
+        raise block.error("variants: at least one weight must be above 0", top)
+    return Variants(by=by, names=tuple(names), weights=tuple(weights))
 
 
 def _param(block: _Block, pname: str, spec: Any) -> Param:
@@ -186,6 +266,24 @@ class _Block:
             found = self._find(rf"{_quoted(key)}\s*(=|\.)") or self._find(rf"\[\s*{_quoted(key)}")
         return self.first + (found or 0)
 
+    def table_line(self, table: str, name: str) -> int | None:
+        """The file line of the header ``[table.name]``."""
+        found = self._find(rf"\[\s*{_dotted(table)}\s*\.\s*{_quoted(name)}\s*\]")
+        return None if found is None else self.first + found
+
+    def line_in_table(self, table: str, key: str) -> int | None:
+        """The file line of ``key = ...`` under the header ``[table]``."""
+        header = self._find(rf"\[\s*{_dotted(table)}\s*\]")
+        if header is None:
+            return None
+        for index in range(header + 1, len(self.lines)):
+            line = self.lines[index]
+            if re.match(r"\s*\[", line):
+                break
+            if re.match(rf"\s*{_quoted(key)}\s*=", line):
+                return self.first + index
+        return None
+
     def _key_in_table(self, param: str, key: str) -> int | None:
         header = self._find(rf"\[\s*params\s*\.\s*{_quoted(param)}\s*\]")
         if header is None:
@@ -204,6 +302,11 @@ class _Block:
             if regex.match(line):
                 return index
         return None
+
+
+def _dotted(table: str) -> str:
+    """A dotted TOML table name as written (``variants.dark``), each part bare or quoted."""
+    return r"\s*\.\s*".join(_quoted(part) for part in table.split("."))
 
 
 def _quoted(key: str) -> str:

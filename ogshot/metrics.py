@@ -16,7 +16,7 @@ scanner cannot blow up the number of series.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import (
@@ -106,8 +106,15 @@ class Metrics:
         )
         self.fetches = Counter(
             "ogshot_fetches",
-            "Image fetches by the platform that fetched them (classified User-Agent).",
-            ["platform", "variant"],
+            "Image fetches by template, the platform that fetched them (classified User-Agent) "
+            "and the A/B variant served (empty when the template declares none).",
+            ["template", "platform", "variant"],
+            registry=own,
+        )
+        self.template_requests = Counter(
+            "ogshot_template_requests",
+            "Images served (status < 400) by template and cache result (hit, miss).",
+            ["template", "cache"],
             registry=own,
         )
         self.served_bytes = Counter(
@@ -210,6 +217,10 @@ class Metrics:
             registry=own,
         )
         self._seen: dict[str, float] = {}
+        # The hit path's label children, found once: ``labels()`` validates and locks each time,
+        # which costs more than the increment itself. Keys come from bounded label values.
+        self._request_children: dict[tuple[Any, ...], tuple[Any, Any, Any, Any]] = {}
+        self._lookup_children: dict[tuple[str, bool], Any] = {}
         for state in ("busy", "idle"):
             self.pages.labels(state)
         for event in POOL_EVENTS:
@@ -231,7 +242,11 @@ class Metrics:
         self.failures.labels(template, kind).inc()
 
     def lookup(self, layer: str, hit: bool) -> None:
-        self.lookups.labels(layer, "hit" if hit else "miss").inc()
+        child = self._lookup_children.get((layer, hit))
+        if child is None:
+            child = self.lookups.labels(layer, "hit" if hit else "miss")
+            self._lookup_children[(layer, hit)] = child
+        child.inc()
 
     def request(
         self,
@@ -239,16 +254,33 @@ class Metrics:
         status: int,
         cache: str,
         *,
+        template: str = "",
         platform: str | None = None,
         variant: str = "",
         fmt: str | None = None,
         nbytes: int = 0,
     ) -> None:
-        self.requests.labels(route, str(status), cache).inc()
-        if platform is not None:
-            self.fetches.labels(platform, variant).inc()
-        if fmt is not None and nbytes:
-            self.served_bytes.labels(fmt).inc(nbytes)
+        """One HTTP request; ``platform`` (and ``template``) only for an image served."""
+        key = (route, status, cache, template, platform, variant, fmt)
+        children = self._request_children.get(key)
+        if children is None:
+            if len(self._request_children) > 10_000:  # label sets are bounded; this is a guard
+                self._request_children.clear()
+            children = (
+                self.requests.labels(route, str(status), cache),
+                None if platform is None else self.fetches.labels(template, platform, variant),
+                None if platform is None else self.template_requests.labels(template, cache),
+                None if fmt is None else self.served_bytes.labels(fmt),
+            )
+            self._request_children[key] = children
+        counted, fetched, served, sent = children
+        counted.inc()
+        if fetched is not None:
+            fetched.inc()
+        if served is not None:
+            served.inc()
+        if sent is not None and nbytes:
+            sent.inc(nbytes)
 
     # -- totals kept by others -----------------------------------------------------------------
 
@@ -270,11 +302,20 @@ class Metrics:
             self.cache_bytes.labels(layer).set(size)
 
     def exposition(self) -> bytes:
+        return generate_latest(self._readable())
+
+    def samples(self) -> Iterator[tuple[str, dict[str, str], float]]:
+        """Every sample as (name, labels, value), as a scrape would see it (all workers')."""
+        for family in self._readable().collect():
+            for sample in family.samples:
+                yield sample.name, sample.labels, sample.value
+
+    def _readable(self) -> CollectorRegistry:
         if self.registry is not None:
-            return generate_latest(self.registry)
+            return self.registry
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry)
+        return registry
 
     @staticmethod
     def worker_exited(pid: int) -> None:

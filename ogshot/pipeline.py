@@ -23,7 +23,7 @@ from .assets import Assets
 from .cache import Entry, ImageCache, cache_key
 from .compress import CONTENT_TYPES, encode, normalize_format
 from .config import Settings
-from .errors import InvalidFormat, RenderFailed, TemplateNotFound
+from .errors import InvalidFormat, InvalidParameter, RenderFailed, TemplateNotFound
 from .layers import Layers
 from .lru import LRU
 from .pool import Pool, Slot
@@ -32,6 +32,7 @@ from .render import Capture, capture
 from .router import Router
 from .templates import Catalog, Template, canonical_params
 from .timing import Stopwatch
+from .variants import VARIABLE
 from .watch import Watcher
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class Image:
     format: str
     cached: bool
     timings: Mapping[str, float] = field(default_factory=dict)  # stage -> milliseconds
+    variant: str = ""  # the A/B variant drawn, when the template declares variants
 
     @property
     def content_type(self) -> str:
@@ -63,6 +65,14 @@ class Job:
     values: Mapping[str, Any]
     format: str
     key: str
+    variant: str = ""
+
+    @property
+    def variables(self) -> Mapping[str, Any]:
+        """What the template receives: the values, and the variant when it declares variants."""
+        if self.template.variants is None:
+            return self.values
+        return {**self.values, VARIABLE: self.variant}
 
 
 class Renderer:
@@ -132,13 +142,21 @@ class Renderer:
             return self.catalog.get(name)
 
     def prepare(
-        self, template: str, params: Mapping[str, Any], format: str = "png", *, remote: str = ""
+        self,
+        template: str,
+        params: Mapping[str, Any],
+        format: str = "png",
+        *,
+        remote: str = "",
+        variant: str | None = None,
     ) -> Job:
         """Validate a request and compute its cache key; raises 4xx errors. Touches no browser.
 
-        ``remote``: the hashes of the remote images the request uses (``RemoteImages.pin``)."""
+        ``remote``: the hashes of the remote images the request uses (``RemoteImages.pin``).
+        ``variant``: force this A/B variant instead of the page's own (the studio's side by side).
+        """
         tpl = self.catalog.get(template)
-        raw: Hashable | None = (template, format, remote, tuple(params.items()))
+        raw: Hashable | None = (template, format, remote, variant, tuple(params.items()))
         try:
             hash(raw)
         except TypeError:  # JSON data with lists or objects inside: not memoised
@@ -151,34 +169,48 @@ class Renderer:
         if fmt is None:
             raise InvalidFormat(f"unknown format {format!r} (use png, jpg, jpeg or webp)")
         values = self.catalog.validate(tpl, params)
+        drawn = choose_variant(tpl, values, variant)
         key = cache_key(
             template_digest=tpl.digest,
             params=canonical_params(values),
             fmt=fmt,
             settings=self.settings,
-            extra=remote,
+            # The parameters decide the variant, but a forced one does not follow from them.
+            extra=f"{remote}\x1fvariant={drawn}" if drawn else remote,
         )
-        job = Job(template=tpl, values=values, format=fmt, key=key)
+        job = Job(template=tpl, values=values, format=fmt, key=key, variant=drawn)
         if raw is not None:
             self._jobs.set(raw, job)
         return job
 
-    async def image(self, template: str, params: Mapping[str, Any], format: str = "png") -> Image:
+    async def image(
+        self,
+        template: str,
+        params: Mapping[str, Any],
+        format: str = "png",
+        *,
+        variant: str | None = None,
+    ) -> Image:
         watch = Stopwatch()
         try:
-            job = self.prepare(template, params, format)
+            job = self.prepare(template, params, format, variant=variant)
         except TemplateNotFound:
             await self.template(template)  # raises again unless it was saved a moment ago
-            job = self.prepare(template, params, format)
+            job = self.prepare(template, params, format, variant=variant)
         pinned = await self.remote.pin(job.values)
         if pinned:  # the remote images' bytes decide the pixels too
-            job = self.prepare(template, params, format, remote=pinned)
+            job = self.prepare(template, params, format, remote=pinned, variant=variant)
         watch.lap("validate")
         hit = await self.layers.get(job.key)
         watch.lap("cache")
         if hit is not None and self._fresh(hit):
             return Image(
-                body=hit.body, etag=hit.etag, format=job.format, cached=True, timings=watch.timings
+                body=hit.body,
+                etag=hit.etag,
+                format=job.format,
+                cached=True,
+                timings=watch.timings,
+                variant=job.variant,
             )
         # Single flight: identical concurrent misses share one render. The render runs as its own
         # task so that a client hanging up does not cancel it for the others.
@@ -194,6 +226,7 @@ class Renderer:
             format=image.format,
             cached=False,
             timings={**watch.timings, **image.timings},
+            variant=job.variant,
         )
 
     def _fresh(self, entry: Entry) -> bool:
@@ -207,7 +240,7 @@ class Renderer:
     async def _make(self, job: Job) -> Image:
         watch = Stopwatch()
         try:
-            html = self.catalog.render_html(job.template, job.values)
+            html = self.catalog.render_html(job.template, job.variables)
             watch.lap("html")
             # With jpeg_encoder "chromium" the capture is the final JPEG: no PNG round trip.
             chromium_jpeg = job.format == "jpeg" and self.settings.jpeg_encoder == "chromium"
@@ -243,7 +276,26 @@ class Renderer:
         watch.lap("store")
         if self.metrics is not None:
             self.metrics.image_rendered(job.template.name, job.format, watch.timings)
-        return Image(body=body, etag=etag, format=job.format, cached=False, timings=watch.timings)
+        return Image(
+            body=body,
+            etag=etag,
+            format=job.format,
+            cached=False,
+            timings=watch.timings,
+            variant=job.variant,
+        )
+
+
+def choose_variant(template: Template, values: Mapping[str, Any], forced: str | None) -> str:
+    """The page's A/B variant ("" when the template declares none); ``forced`` overrides it."""
+    variants = template.variants
+    if forced is not None:
+        if variants is None or forced not in variants.names:
+            known = ", ".join(variants.names) if variants else "none: it declares no variants"
+            message = f"unknown variant {forced!r} (this template: {known})"
+            raise InvalidParameter("variant", message)
+        return forced
+    return "" if variants is None else variants.choose(template.name, values)
 
 
 def _fleet(settings: Settings) -> Fleet | None:

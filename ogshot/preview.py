@@ -9,7 +9,8 @@ endpoints they use:
     GET /preview/_api/templates            every template described (or its error)
     GET /preview/_api/templates/{name}     one template described
     GET /preview/_render/{name}.{ext}?...  the image, from the same pipeline as /og; a failure is
-                                           JSON with the message, file, line and source excerpt
+                                           JSON with the message, file, line and source excerpt;
+                                           ``variant=NAME`` forces one of its A/B variants
     GET /preview/_events                   server-sent events: one per saved file in the
                                            templates or static folder (live reload)
 
@@ -190,7 +191,8 @@ async def render(request: Request) -> Response:
     ext = ext or "png"
     started = time.perf_counter()
     params = query_params(request, renderer.settings)
-    image = await renderer.image(name, params, ext)
+    forced = _forced_variant(renderer, name, params)
+    image = await renderer.image(name, params, ext, variant=forced)
     timings = {**image.timings, "total": (time.perf_counter() - started) * 1000}
     headers = {
         **NO_STORE,
@@ -199,7 +201,18 @@ async def render(request: Request) -> Response:
         "server-timing": server_timing(timings),
         "x-ogshot-url": signed_path(renderer.settings, name, params, ext),
     }
+    if image.variant:
+        headers["x-ogshot-variant"] = image.variant
     return Response(image.body, media_type=image.content_type, headers=headers)
+
+
+def _forced_variant(renderer: Renderer, name: str, params: dict[str, str]) -> str | None:
+    """``variant=NAME`` picks an A/B variant here (the studio shows them side by side); on /og
+    the page's parameters alone decide. A template with variants cannot declare a parameter
+    named ``variant``, so the name is free."""
+    if "variant" not in params or renderer.catalog.get(name).variants is None:
+        return None
+    return params.pop("variant")
 
 
 HINTS = {

@@ -93,17 +93,19 @@ class Telemetry:
             variant = seen["variant"].decode("ascii", "replace")[:32]
             image = route == "og" and status < 400 and scope["method"] == "GET"
             platform = platform_of(_header(scope, b"user-agent") or "") if image else None
+            template = info.get("template")
             if self.metrics is not None:
                 self.metrics.request(
                     route,
                     status,
                     cache or "none",
+                    # Only a template that was found serves an image: the label stays bounded.
+                    template=str(template)[:64] if platform is not None else "",
                     platform=platform,
                     variant=variant,
                     fmt=fmt,
                     nbytes=sent,
                 )
-            template = info.get("template")
             # Client errors say nothing about a template; 503 is the queue's own alert.
             counted = status < 400 or status in (500, 504)
             if self.alerter is not None and route == "og" and template and counted:

@@ -34,11 +34,12 @@ import jinja2
 import jinja2.meta
 
 from .declarations import DECLARATION as _DECLARATION
-from .declarations import parse_declaration as _parse_declaration
+from .declarations import read_declaration as _read_declaration
 from .errors import InvalidParameter, TemplateError, TemplateNotFound
 from .fields import PARAM_NAME_RE, TYPES, Param, json_value
 from .filters import FILTERS
 from .jinja_errors import syntax_error_message
+from .variants import Variants
 
 __all__ = ["PARAM_NAME_RE", "TYPES", "Catalog", "Param", "StaticDigest", "Template"]
 
@@ -58,14 +59,18 @@ class Template:
     static_digest: str = ""
     # The Jinja environment of the same snapshot: renders exactly the sources that were digested.
     environment: jinja2.Environment = field(repr=False, compare=False)
+    variants: Variants | None = None  # A/B variants, chosen per page (see variants.py)
 
     def describe(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.name,
             "description": self.description,
             "declared": self.declared,
             "params": [p.describe() for p in self.params.values()],
         }
+        if self.variants is not None:
+            out["variants"] = self.variants.describe()
+        return out
 
     def examples(self) -> dict[str, Any]:
         return {
@@ -270,7 +275,8 @@ class Catalog:
         if file in unreadable:
             raise TemplateError(f"cannot read {file}: {unreadable[file]}", template=name)
         source = sources[file]
-        description, params = _parse_declaration(name, source)
+        declaration = _read_declaration(name, source)
+        description, params = declaration.description, declaration.params
         declared = bool(params) or _DECLARATION.match(source) is not None
         environment = strict if declared else lenient
         h = hashlib.sha256()
@@ -287,6 +293,7 @@ class Catalog:
             declared=declared,
             source_digest=h.hexdigest(),
             environment=environment,
+            variants=declaration.variants,
         )
 
     @staticmethod

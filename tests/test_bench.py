@@ -58,6 +58,10 @@ def test_bench_reports_every_stage(tmp_path: Path) -> None:
     assert server["hit_vs_floor"] == statistics.median(server["hit_vs_floor_rounds"]) > 0
     assert server["saturation"]["pool"]["renders"] >= 1
     assert server["memory_mb"]["pss_peak"] > 0
+    cost = server["metrics_cost"]  # hits with metrics on and off, in the same run
+    assert cost["hit_req_per_s_on"] > 0 and cost["hit_req_per_s_off"] > 0
+    assert cost["metrics_off_status"] == 404  # the "off" server had no /metrics at all
+    assert "cache hit with metrics on:" in result.output
     assert "speed-up vs baseline" in result.output
     assert "floor (bare Starlette + diskcache, same bytes)" in result.output
     assert (tmp_path / "unused").exists() is False  # the bench uses its own temporary caches

@@ -85,8 +85,14 @@ def test_known_traffic_gives_exact_counts(app_client: TestClient) -> None:
     assert value(found, "ogshot_requests_total", route="og", status="200", cache="hit") == 2
     assert value(found, "ogshot_requests_total", route="og", status="404", cache="error") == 2
     assert value(found, "ogshot_requests_total", route="og", status="400", cache="error") == 1
-    assert value(found, "ogshot_fetches_total", platform="twitter", variant="") == 3
-    assert value(found, "ogshot_fetches_total", platform="slack", variant="") == 1
+    fetches = "ogshot_fetches_total"
+    assert value(found, fetches, template="minimal", platform="twitter", variant="") == 3
+    assert value(found, fetches, template="minimal", platform="slack", variant="") == 1
+    served = "ogshot_template_requests_total"
+    assert value(found, served, template="minimal", cache="miss") == 2
+    assert value(found, served, template="minimal", cache="hit") == 2
+    # Templates that were not found are counted by route only (bounded labels).
+    assert not [key for key in found if "no-such-template" in str(key) or "scanner" in str(key)]
     assert value(found, "ogshot_served_bytes_total", format="png") == sum(bodies)
     assert value(found, "ogshot_served_bytes_total", format="jpeg") == len(jpeg.content)
     assert value(found, "ogshot_images_rendered_total", template="minimal", format="png") == 1

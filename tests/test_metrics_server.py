@@ -13,6 +13,8 @@ import httpx
 import pytest
 import yaml
 
+from ogshot.activity import histogram_quantile
+
 from .conftest import ROOT, make_settings
 from .procs import Server, serve_env
 from .services import PrometheusServer
@@ -66,7 +68,8 @@ def test_counts_add_up_across_workers(server: Server) -> None:
         after = value(found, "ogshot_requests_total", route="og", status="200", cache="hit")
         after += value(found, "ogshot_requests_total", route="og", status="200", cache="miss")
         assert after - before == sent
-        assert value(found, "ogshot_fetches_total", platform="discord", variant="") == sent
+        fetches = "ogshot_fetches_total"
+        assert value(found, fetches, template="minimal", platform="discord", variant="") == sent
 
 
 def test_a_real_prometheus_scrapes_it_and_the_dashboard_queries_run(
@@ -101,6 +104,22 @@ def test_a_real_prometheus_scrapes_it_and_the_dashboard_queries_run(
             ),
             "the traffic in two scrapes",
         )
+        # The Activity page's quantiles are PromQL's, on the same counters (no render since).
+        found = scrape(server)
+        for stage in ("load", "capture", "encode"):
+            buckets = [
+                (float(dict(labels)["le"]), count)
+                for (name, labels), count in found.items()
+                if name == "ogshot_render_stage_seconds_bucket" and ("stage", stage) in labels
+            ]
+            for q in (0.5, 0.95):
+                promql = prometheus.query(
+                    f"histogram_quantile({q}, sum by (le) "
+                    f'(ogshot_render_stage_seconds_bucket{{stage="{stage}"}}))'
+                )
+                assert float(promql[0]["value"][1]) == pytest.approx(
+                    histogram_quantile(q, buckets)
+                ), (stage, q)
         rate = prometheus.query('sum(rate(ogshot_requests_total{route="og"}[1m]))')
         assert rate and float(rate[0]["value"][1]) > 0
         p50 = prometheus.query(

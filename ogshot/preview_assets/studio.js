@@ -235,6 +235,8 @@
       return;
     }
     showImage(objectUrl, blob, response, probe, performance.now() - started, seq);
+    // variants.js renders the template's A/B variants with the same parameters.
+    document.dispatchEvent(new CustomEvent("ogshot:rendered", { detail: { name, format: state.format, query, variant: response.headers.get("x-ogshot-variant") } }));
   }
 
   function showImage(objectUrl, blob, response, probe, elapsed, seq) {
