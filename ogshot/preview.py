@@ -12,6 +12,10 @@ endpoints they use:
                                            JSON with the message, file, line and source excerpt
     GET /preview/_events                   server-sent events: one per saved file in the
                                            templates or static folder (live reload)
+    GET /preview/_html/{template}?...      the rendered document, to open in a browser
+    GET /static/{path}                     the static folder, for that document
+
+preview_html.py answers the plain HTML ones (and the 404 page of an unknown template).
 
 Template names never start with ``_``, so the ``_`` paths cannot collide with a template.
 """
@@ -36,6 +40,8 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from . import preview_html
+from .assets import Assets
 from .errors import OgshotError, TemplateError, TemplateNotFound
 from .http_errors import ErrorRoute
 from .params import query_params
@@ -62,6 +68,7 @@ class Studio:
         settings = renderer.settings
         self.renderer = renderer
         self.watcher = Watcher([settings.templates_dir, settings.static_dir])
+        self.assets = Assets(settings.static_dir)  # /static for the documents opened as HTML
         self._signals: dict[
             signal.Signals, tuple[Any, Callable[[int, FrameType | None], None]]
         ] = {}
@@ -123,6 +130,10 @@ def routes() -> list[BaseRoute]:
         ),
         ErrorRoute("/preview/_render/{file:str}", render, methods=["GET"], explain=explain),
         Route("/preview/_events", events, methods=["GET"]),
+        ErrorRoute(
+            "/preview/_html/{name:str}", preview_html.document, methods=["GET"], explain=explain
+        ),
+        Route("/static/{path:path}", static_file, methods=["GET"]),
         Route("/preview/{name:str}", studio_page, methods=["GET"]),
     ]
 
@@ -147,9 +158,14 @@ async def gallery_page(request: Request) -> Response:
 async def studio_page(request: Request) -> Response:
     name = request.path_params["name"]
     catalog = _renderer(request).catalog
-    if name not in catalog.names():
-        raise TemplateNotFound(name, catalog.names())
+    names = catalog.names()
+    if name not in names:  # a person's browser asked: a page with links, not JSON
+        return preview_html.not_found_page(TemplateNotFound(name, names))
     return FileResponse(ASSETS / "studio.html", headers=NO_STORE)
+
+
+async def static_file(request: Request) -> Response:
+    return await preview_html.static_file(request, _studio(request).assets)
 
 
 # -- JSON --------------------------------------------------------------------------------------
