@@ -30,8 +30,8 @@ NO_STORE = {"cache-control": "no-store"}
 
 
 def content_security_policy(renderer: Renderer) -> str:
-    """No scripts, no connections, no frames: what the document may load is styles, fonts and
-    images from the dev server itself, ``data:`` URLs, and images from OGSHOT_REMOTE_IMAGES hosts."""
+    """No scripts, no connections, no frames. The document may load styles, fonts and images
+    from the dev server itself and ``data:`` URLs, and images from OGSHOT_REMOTE_IMAGES hosts."""
     remote = " ".join(renderer.remote.allowlist)
     images = f"'self' data: blob: {remote}".strip()
     return "; ".join(
@@ -90,9 +90,10 @@ def not_found_page(exc: TemplateNotFound) -> Response:
     names: list[str] = list(exc.detail["available"]) if isinstance(exc.detail, dict) else []
     close = difflib.get_close_matches(exc.name, names, n=1, cutoff=0.6)
     link = '<a href="/preview/{0}">{1}</a>'.format
-    items = "\n".join(
-        f"    <li>{link(quote(n), html.escape(n))}</li>" for n in names
-    ) or "    <li>None yet: add NAME.html to the templates folder.</li>"
+    items = (
+        "\n".join(f"    <li>{link(quote(n), html.escape(n))}</li>" for n in names)
+        or "    <li>None yet: add NAME.html to the templates folder.</li>"
+    )
     hint = f"<p>Did you mean {link(quote(close[0]), html.escape(close[0]))}?</p>" if close else ""
     body = f"""<!doctype html>
 <html lang="en">

@@ -569,7 +569,9 @@ def test_typed_values_and_the_format_survive_a_reload(page: Page, live: Live) ->
     assert page.locator("#p-author").input_value() == "Ada Lovelace"  # untouched: the example
     assert page.locator("#format button[aria-pressed=true]").inner_text() == "WebP"
     assert shown_image(page).startswith(b"RIFF")
-    assert "title=Kept%20across%20a%20reload%20%26%20shared" in page.locator("#og-url").input_value()
+    assert (
+        "title=Kept%20across%20a%20reload%20%26%20shared" in page.locator("#og-url").input_value()
+    )
 
 
 def test_a_shared_link_fills_the_form_and_the_image(browser: Browser, live: Live) -> None:
@@ -623,9 +625,7 @@ def test_the_crop_switch_is_a_labelled_checkbox_for_mouse_and_keyboard(
     assert guide.is_hidden()
 
 
-def test_open_as_html_shows_the_document_with_its_static_files(
-    page: Page, live: Live
-) -> None:
+def test_open_as_html_shows_the_document_with_its_static_files(page: Page, live: Live) -> None:
     open_studio(page, live, "article")
     page.fill("#p-title", "Debug <me> in devtools")
     page.wait_for_function(
