@@ -378,3 +378,48 @@ def test_the_policy_lets_the_document_show_allowed_remote_images(tmp_path: Path)
     img_src = next(p for p in policy.split("; ") if p.startswith("img-src "))
     assert img_src == "img-src 'self' data: blob: *.cdn.example img.example"
     assert "script-src 'none'" in policy
+
+
+DIRECTION = """{#ogshot
+[params.title]
+example = "x"
+#}
+<body style="margin: 0; background: #000; color: #fff; font: 700 90px sans-serif">
+<h1 dir="auto" style="margin: 0; padding: 40px">{{ title }}</h1>
+</body>
+"""
+
+
+def _ink_columns(png: bytes) -> tuple[int, int]:
+    """The leftmost and rightmost columns with white text in them."""
+    image = image_of(png)[0]  # red channel: text is white on black
+    columns = [x for x in range(0, image.width, 4) if image.crop(x, 0, 4, 300).max() > 128]
+    return columns[0], columns[-1]
+
+
+def test_dir_auto_sets_a_right_to_left_title_on_the_right(dev: TestClient) -> None:
+    """What the README tells template authors: ``dir="auto"`` follows the text's direction."""
+    root = Path(dev.app.state.renderer.settings.templates_dir)  # type: ignore[attr-defined]
+    (root / "direction.html").write_text(DIRECTION)
+    ltr = dev.get("/preview/_render/direction.png?title=" + quote("Hello"))
+    rtl = dev.get("/preview/_render/direction.png?title=" + quote("مرحبا"))
+    assert ltr.status_code == rtl.status_code == 200
+    left, _ = _ink_columns(ltr.content)
+    _, right = _ink_columns(rtl.content)
+    assert left < 100  # starts at the left padding
+    assert right > 1100  # ends at the right padding
+    assert _ink_columns(rtl.content)[0] > 600  # and only there
+
+
+def test_a_missing_static_file_does_not_fail_the_render(dev: TestClient) -> None:
+    """What the README says: the page's request gets a 404, the image renders without the file."""
+    root = Path(dev.app.state.renderer.settings.templates_dir)  # type: ignore[attr-defined]
+    (root / "missing-static.html").write_text(
+        '<link rel="stylesheet" href="/static/css/not-there.css">'
+        '<body style="margin:0;background:#0000ff"><img src="/static/img/not-there.png"></body>'
+    )
+    response = dev.get("/preview/_render/missing-static.png")
+    assert response.status_code == 200
+    r, g, b = pixel(response.content, 600, 315)
+    assert r < 30 and g < 30 and b > 225
+    assert dev.get("/static/css/not-there.css").status_code == 404
