@@ -13,7 +13,6 @@ from starlette.testclient import TestClient
 
 from ogshot.app import create_app
 from ogshot.pipeline import Renderer
-from ogshot.preview_html import content_security_policy
 
 from .conftest import image_of, make_settings, mean_difference, pixel
 from .procs import Server, serve_env
@@ -373,6 +372,8 @@ def test_static_files_the_document_uses_are_served_and_nothing_outside(dev: Test
 
 
 def test_the_policy_lets_the_document_show_allowed_remote_images(tmp_path: Path) -> None:
+    from ogshot.preview_html import content_security_policy  # here: the module is dev-only
+
     settings = make_settings(tmp_path, dev=True, remote_images=("*.cdn.example", "img.example"))
     policy = content_security_policy(Renderer(settings))
     img_src = next(p for p in policy.split("; ") if p.startswith("img-src "))
