@@ -81,3 +81,27 @@ def test_the_unknown_template_page_has_no_serious_violations(browser: Browser, l
         assert blocking(page) == []
     finally:
         page.context.close()
+
+
+def test_error_states_have_no_serious_violations(browser: Browser, live: Live) -> None:
+    """The overlay, a field marked invalid and a broken card in the gallery, in both themes."""
+    (live.templates / "broken.html").write_text(
+        '{#ogshot\n[params.title]\nexample = "x"\n#}\n<h1>{{ title }}</h1>\n<p>{% endfor %}</p>\n'
+    )
+    for theme in ("dark", "light"):
+        page = browser.new_page(viewport={"width": 1500, "height": 950})
+        page.add_init_script(f"localStorage.setItem('ogshot-studio-theme', '{theme}')")
+        try:
+            page.goto(f"{live.url}/preview/broken")
+            page.wait_for_selector("#error-overlay:not([hidden])", timeout=WAIT_MS)
+            assert page.locator("#error-excerpt .row.hit").count() == 1
+            assert blocking(page) == []
+            page.goto(f"{live.url}/preview/minimal?size=500")
+            page.wait_for_selector('.field[data-param="size"].invalid', timeout=WAIT_MS)
+            assert blocking(page) == []
+            page.goto(f"{live.url}/preview")
+            page.wait_for_selector("body[data-state=ready]", timeout=WAIT_MS)
+            assert page.locator('[data-template="broken"].broken').count() == 1
+            assert blocking(page) == []
+        finally:
+            page.context.close()

@@ -641,3 +641,20 @@ def test_open_as_html_shows_the_document_with_its_static_files(page: Page, live:
     assert doc.evaluate("() => document.styleSheets[0].cssRules.length") > 0
     assert doc.eval_on_selector('img[src="/static/img/logo.svg"]', "i => i.naturalWidth") > 0
     doc.close()
+
+
+def test_an_undeclared_template_keeps_its_lines_in_the_url(page: Page, live: Live) -> None:
+    (live.templates / "free-url.html").write_text(
+        '<body style="margin:0;background:{{ bg }}"><h1>{{ title }}</h1></body>'
+    )
+    page.goto(f"{live.url}/preview/free-url?title=Linked&bg=%23ff0000")
+    page.wait_for_selector("body[data-state=ready]", timeout=WAIT_MS)
+    assert page.locator("#p-__free").input_value() == "title=Linked\nbg=#ff0000"
+    r, g, b = pixel(shown_image(page), 600, 600)
+    assert r > 225 and g < 30 and b < 30
+    etag = current_etag(page)
+    page.fill("#p-__free", "title=Edited\nbg=#0000ff")
+    wait_for_new_image(page, etag)
+    page.reload()
+    page.wait_for_selector("body[data-state=ready]", timeout=WAIT_MS)
+    assert page.locator("#p-__free").input_value() == "title=Edited\nbg=#0000ff"
