@@ -67,8 +67,8 @@ class Studio:
     def __init__(self, renderer: Renderer) -> None:
         settings = renderer.settings
         self.renderer = renderer
+        self.assets = Assets(renderer.settings.static_dir)  # /static for documents opened as HTML
         self.watcher = Watcher([settings.templates_dir, settings.static_dir])
-        self.assets = Assets(settings.static_dir)  # /static for the documents opened as HTML
         self._signals: dict[
             signal.Signals, tuple[Any, Callable[[int, FrameType | None], None]]
         ] = {}
@@ -156,11 +156,12 @@ async def gallery_page(request: Request) -> Response:
 
 
 async def studio_page(request: Request) -> Response:
-    name = request.path_params["name"]
-    catalog = _renderer(request).catalog
-    names = catalog.names()
-    if name not in names:  # a person's browser asked: a page with links, not JSON
-        return preview_html.not_found_page(TemplateNotFound(name, names))
+    try:
+        _renderer(request).catalog.get(request.path_params["name"])
+    except TemplateNotFound as exc:  # a person's browser asked: a page with links, not JSON
+        return preview_html.not_found_page(exc)
+    except TemplateError:  # the studio shows it
+        pass
     return FileResponse(ASSETS / "studio.html", headers=NO_STORE)
 
 

@@ -92,6 +92,8 @@ def test_gallery_and_studio_pages_are_served_with_their_assets(dev: TestClient) 
     studio = dev.get("/preview/article")
     assert studio.status_code == 200
     assert '<form id="params-form"' in studio.text
+    broken = dev.get("/preview/bad-declaration")  # the studio opens and shows the error
+    assert broken.status_code == 200 and '<form id="params-form"' in broken.text
     for asset, kind in (
         ("studio.js", "javascript"),
         ("common.js", "javascript"),
