@@ -13,6 +13,10 @@ endpoints they use:
                                            ``variant=NAME`` forces one of its A/B variants
     GET /preview/_events                   server-sent events: one per saved file in the
                                            templates or static folder (live reload)
+    GET /preview/_html/{template}?...      the rendered document, to open in a browser
+    GET /static/{path}                     the static folder, for that document
+
+preview_html.py answers the plain HTML ones (and the 404 page of an unknown template).
 
 Template names never start with ``_``, so the ``_`` paths cannot collide with a template.
 """
@@ -20,7 +24,6 @@ Template names never start with ``_``, so the ``_`` paths cannot collide with a 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -38,7 +41,9 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .errors import OgshotError, TemplateError
+from . import preview_html
+from .assets import Assets
+from .errors import OgshotError, TemplateError, TemplateNotFound
 from .http_errors import ErrorRoute
 from .params import query_params
 from .pipeline import Renderer
@@ -61,6 +66,7 @@ class Studio:
 
     def __init__(self, renderer: Renderer) -> None:
         self.renderer = renderer
+        self.assets = Assets(renderer.settings.static_dir)  # /static for documents opened as HTML
         self.watcher = renderer.watcher  # started and closed by the renderer
         self._signals: dict[
             signal.Signals, tuple[Any, Callable[[int, FrameType | None], None]]
@@ -121,6 +127,10 @@ def routes() -> list[BaseRoute]:
         ),
         ErrorRoute("/preview/_render/{file:str}", render, methods=["GET"], explain=explain),
         Route("/preview/_events", events, methods=["GET"]),
+        ErrorRoute(
+            "/preview/_html/{name:str}", preview_html.document, methods=["GET"], explain=explain
+        ),
+        Route("/static/{path:path}", static_file, methods=["GET"]),
         Route("/preview/{name:str}", studio_page, methods=["GET"]),
     ]
 
@@ -143,9 +153,17 @@ async def gallery_page(request: Request) -> Response:
 
 
 async def studio_page(request: Request) -> Response:
-    with contextlib.suppress(TemplateError):  # the studio shows it; TemplateNotFound is a 404
+    try:
         await _renderer(request).template(request.path_params["name"])
+    except TemplateNotFound as exc:  # a person's browser asked: a page with links, not JSON
+        return preview_html.not_found_page(exc)
+    except TemplateError:  # the studio shows it
+        pass
     return FileResponse(ASSETS / "studio.html", headers=NO_STORE)
+
+
+async def static_file(request: Request) -> Response:
+    return await preview_html.static_file(request, _studio(request).assets)
 
 
 # -- JSON --------------------------------------------------------------------------------------

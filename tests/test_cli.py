@@ -65,16 +65,18 @@ def test_templates_shows_defaults_and_limits_truthfully(env: dict[str, str]) -> 
     assert article["subtitle"]["default"] == ""  # an empty default, not a missing one
     assert article["site"]["default"] == "ogshot"
     assert "default" not in article["title"]
-    lines = {
-        line.split(":")[0].strip(): line.strip()
-        for line in CliRunner().invoke(cli, ["templates"], env=env).output.splitlines()
-        if line.startswith("    ")
-    }
+    by_template: dict[str, dict[str, str]] = {}
+    for line in CliRunner().invoke(cli, ["templates"], env=env).output.splitlines():
+        if line and not line.startswith(" "):
+            current = by_template.setdefault(line.split()[0], {})
+        elif line.startswith("    "):
+            current[line.split(":")[0].strip()] = line.strip()
+    lines = {**by_template["minimal"], **by_template["article"]}  # article's own title wins
     assert lines["subtitle"].startswith('subtitle: str default="" max_length=200')
     assert lines["title"].startswith("title: str required max_length=")
     assert lines["size"].startswith("size: int default=84 min=32 max=120")
     assert lines["theme"].startswith('theme: str default="dark" choices=dark|light')
-    assert "None" not in "\n".join(lines.values())
+    assert all("None" not in "\n".join(t.values()) for t in by_template.values())
 
 
 def test_serve_builds_settings_and_starts_uvicorn(env: dict[str, str]) -> None:

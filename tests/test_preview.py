@@ -12,6 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from ogshot.app import create_app
+from ogshot.pipeline import Renderer
 
 from .conftest import image_of, make_settings, mean_difference, pixel, saved
 from .procs import Server, serve_env
@@ -75,6 +76,8 @@ def test_preview_is_404_when_dev_mode_is_off(client: TestClient) -> None:
         "/preview/_render/article.png?title=x",
         "/preview/_events",
         "/preview/_assets/studio.js",
+        "/preview/_html/article?title=x",
+        "/static/css/base.css",
     ):
         response = client.get(path)
         assert response.status_code == 404, path
@@ -89,6 +92,8 @@ def test_gallery_and_studio_pages_are_served_with_their_assets(dev: TestClient) 
     studio = dev.get("/preview/article")
     assert studio.status_code == 200
     assert '<form id="params-form"' in studio.text
+    broken = dev.get("/preview/bad-declaration")  # the studio opens and shows the error
+    assert broken.status_code == 200 and '<form id="params-form"' in broken.text
     for asset, kind in (
         ("studio.js", "javascript"),
         ("common.js", "javascript"),
@@ -102,12 +107,23 @@ def test_gallery_and_studio_pages_are_served_with_their_assets(dev: TestClient) 
     assert dev.get("/preview/_assets/nope.js").status_code == 404
 
 
-def test_studio_for_an_unknown_template_is_404_naming_the_templates(dev: TestClient) -> None:
-    response = dev.get("/preview/nope")
+def test_studio_for_an_unknown_template_is_an_html_page_linking_the_templates(
+    dev: TestClient,
+) -> None:
+    response = dev.get("/preview/articel")
     assert response.status_code == 404
-    body = response.json()
-    assert "nope" in body["error"]
-    assert {"article", "minimal"} <= set(body["detail"]["available"])
+    assert response.headers["content-type"].startswith("text/html")
+    assert "No template named <code>articel</code>" in response.text
+    assert 'Did you mean <a href="/preview/article">article</a>?' in response.text
+    names = dev.app.state.renderer.catalog.names()  # type: ignore[attr-defined]
+    for name in names:
+        assert f'<li><a href="/preview/{name}">{name}</a></li>' in response.text
+    assert "Did you mean" not in dev.get("/preview/zzzzzz").text  # nothing close
+    # The requested name is text on the page, never markup.
+    hostile = dev.get("/preview/" + quote("<img src=x onerror=alert(1)>"))
+    assert hostile.status_code == 404
+    assert "<img src=x" not in hostile.text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in hostile.text
 
 
 def test_template_list_describes_every_template_or_its_error(dev: TestClient) -> None:
@@ -296,3 +312,120 @@ def test_an_edited_static_file_reaches_the_warm_pages(dev: TestClient) -> None:
     finally:
         with saved(dev):
             css.write_text(original)
+
+
+
+# -- the rendered document, opened as HTML -----------------------------------------------------
+
+
+def test_open_as_html_is_the_rendered_document_with_a_strict_policy(dev: TestClient) -> None:
+    response = dev.get("/preview/_html/article?title=" + quote("<b>Bold</b> & more"))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "&lt;b&gt;Bold&lt;/b&gt; &amp; more" in response.text
+    assert "<b>Bold</b>" not in response.text
+    # The very HTML the pipeline hands to Chromium.
+    renderer = dev.app.state.renderer  # type: ignore[attr-defined]
+    job = renderer.prepare("article", {"title": "<b>Bold</b> & more"})
+    assert response.text == renderer.catalog.render_html(job.template, job.variables)
+    policy = dict(
+        part.strip().split(" ", 1)
+        for part in response.headers["content-security-policy"].split(";")
+    )
+    assert policy["script-src"] == "'none'"
+    assert policy["connect-src"] == "'none'"
+    assert policy["default-src"] == "'self'"
+    assert response.headers["cache-control"] == "no-store"
+    # Bad parameters answer as /preview/_render does.
+    bad = dev.get("/preview/_html/minimal?title=x&size=500")
+    assert bad.status_code == 400
+    assert bad.json()["detail"]["parameter"] == "size"
+    assert dev.get("/preview/_html/nope").status_code == 404
+
+
+def test_static_files_the_document_uses_are_served_and_nothing_outside(dev: TestClient) -> None:
+    document = dev.get("/preview/_html/article?title=x").text
+    for path in ("/static/css/base.css", "/static/img/logo.svg", "/static/img/wash.png"):
+        assert path in document
+        response = dev.get(path)
+        assert response.status_code == 200, path
+        static = Path(dev.app.state.renderer.settings.static_dir)  # type: ignore[attr-defined]
+        assert response.content == (static / path.removeprefix("/static/")).read_bytes()
+    assert dev.get("/static/css/base.css").headers["content-type"].startswith("text/css")
+    svg = dev.get("/static/img/logo.svg")
+    assert svg.headers["content-type"] == "image/svg+xml"
+    assert "script-src 'none'" in svg.headers["content-security-policy"]
+    # A file next to the static folder exists, and no spelling of ".." reaches it.
+    secret = static.parent / "secret.txt"
+    secret.write_text("not for the browser")
+    for path in (
+        "/static/%2e%2e/secret.txt",
+        "/static/..%2fsecret.txt",
+        "/static/%2e%2e%2fsecret.txt",
+        "/static/css/%2e%2e/%2e%2e/secret.txt",
+        "/static/" + quote(str(secret)),
+        "/static/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    ):
+        response = dev.get(path)
+        assert response.status_code == 404, path
+        assert b"not for the browser" not in response.content
+        assert b"root:" not in response.content
+    assert dev.get("/static/css").status_code == 404  # a folder
+    missing = dev.get("/static/css/nope.css")
+    assert missing.status_code == 404
+    assert "nope.css" in missing.json()["error"]
+
+
+def test_the_policy_lets_the_document_show_allowed_remote_images(tmp_path: Path) -> None:
+    from ogshot.preview_html import content_security_policy  # here: the module is dev-only
+
+    settings = make_settings(tmp_path, dev=True, remote_images=("*.cdn.example", "img.example"))
+    policy = content_security_policy(Renderer(settings))
+    img_src = next(p for p in policy.split("; ") if p.startswith("img-src "))
+    assert img_src == "img-src 'self' data: blob: *.cdn.example img.example"
+    assert "script-src 'none'" in policy
+
+
+DIRECTION = """{#ogshot
+[params.title]
+example = "x"
+#}
+<body style="margin: 0; background: #000; color: #fff; font: 700 90px sans-serif">
+<h1 dir="auto" style="margin: 0; padding: 40px">{{ title }}</h1>
+</body>
+"""
+
+
+def _ink_columns(png: bytes) -> tuple[int, int]:
+    """The leftmost and rightmost columns with white text in them."""
+    image = image_of(png)[0]  # red channel: text is white on black
+    columns = [x for x in range(0, image.width, 4) if image.crop(x, 0, 4, 300).max() > 128]
+    return columns[0], columns[-1]
+
+
+def test_dir_auto_sets_a_right_to_left_title_on_the_right(dev: TestClient) -> None:
+    """What the README tells template authors: ``dir="auto"`` follows the text's direction."""
+    root = Path(dev.app.state.renderer.settings.templates_dir)  # type: ignore[attr-defined]
+    (root / "direction.html").write_text(DIRECTION)
+    ltr = dev.get("/preview/_render/direction.png?title=" + quote("Hello"))
+    rtl = dev.get("/preview/_render/direction.png?title=" + quote("مرحبا"))
+    assert ltr.status_code == rtl.status_code == 200
+    left, _ = _ink_columns(ltr.content)
+    _, right = _ink_columns(rtl.content)
+    assert left < 100  # starts at the left padding
+    assert right > 1100  # ends at the right padding
+    assert _ink_columns(rtl.content)[0] > 600  # and only there
+
+
+def test_a_missing_static_file_does_not_fail_the_render(dev: TestClient) -> None:
+    """What the README says: the page's request gets a 404, the image renders without the file."""
+    root = Path(dev.app.state.renderer.settings.templates_dir)  # type: ignore[attr-defined]
+    (root / "missing-static.html").write_text(
+        '<link rel="stylesheet" href="/static/css/not-there.css">'
+        '<body style="margin:0;background:#0000ff"><img src="/static/img/not-there.png"></body>'
+    )
+    response = dev.get("/preview/_render/missing-static.png")
+    assert response.status_code == 200
+    r, g, b = pixel(response.content, 600, 315)
+    assert r < 30 and g < 30 and b > 225
+    assert dev.get("/static/css/not-there.css").status_code == 404

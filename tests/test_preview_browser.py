@@ -11,7 +11,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
@@ -47,6 +47,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """A real uvicorn server in dev mode on a free loopback port, over a private template copy."""
     # A short render deadline keeps the timeout test short; renders here take ~0.2 s.
     settings = make_settings(tmp_path_factory.mktemp("studio"), dev=True, render_timeout=4.0)
+    with serve(settings) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def serve(settings: Settings) -> Iterator[Live]:
+    """Run the app with ``settings`` under uvicorn in a thread, on a free loopback port."""
     config = uvicorn.Config(
         create_app(settings),
         host="127.0.0.1",
@@ -72,6 +79,12 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    with launch() as chromium:
+        yield chromium
+
+
+@contextlib.contextmanager
+def launch() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=find_chromium(), args=CHROMIUM_ARGS)
         yield chromium
@@ -527,3 +540,121 @@ def test_event_stream_reports_saved_files_and_catches_up_after_a_reconnect(live:
         assert next(events)[0] == "hello"
         name, event_id, _data = next(events)
         assert (name, event_id) == ("change", change_id)
+
+
+# -- the studio's state in its URL -------------------------------------------------------------
+
+
+def test_typed_values_and_the_format_survive_a_reload(page: Page, live: Live) -> None:
+    open_studio(page, live, "article")
+    etag = current_etag(page)
+    page.fill("#p-title", "Kept across a reload & shared")
+    page.fill("#p-subtitle", "")  # emptied: differs from the example the form starts with
+    page.select_option("#p-theme", "light")
+    page.click("#format button:has-text('WebP')")
+    wait_for_new_image(page, etag)
+    page.wait_for_function("() => location.search.includes('webp')", timeout=WAIT_MS)
+    query = parse_qs(urlsplit(page.url).query, keep_blank_values=True)
+    assert query == {
+        "title": ["Kept across a reload & shared"],
+        "subtitle": [""],
+        "theme": ["light"],
+        ".format": ["webp"],
+    }
+    page.reload()
+    page.wait_for_selector("body[data-state=ready]", timeout=WAIT_MS)
+    assert page.locator("#p-title").input_value() == "Kept across a reload & shared"
+    assert page.locator("#p-subtitle").input_value() == ""
+    assert page.locator("#p-theme").input_value() == "light"
+    assert page.locator("#p-author").input_value() == "Ada Lovelace"  # untouched: the example
+    assert page.locator("#format button[aria-pressed=true]").inner_text() == "WebP"
+    assert shown_image(page).startswith(b"RIFF")
+    assert (
+        "title=Kept%20across%20a%20reload%20%26%20shared" in page.locator("#og-url").input_value()
+    )
+
+
+def test_a_shared_link_fills_the_form_and_the_image(browser: Browser, live: Live) -> None:
+    """A link opened in another browser (no localStorage): the form and the image follow it;
+    a name the template does not declare is dropped."""
+    context = browser.new_context(viewport={"width": 1500, "height": 950})
+    try:
+        page = context.new_page()
+        page.goto(
+            f"{live.url}/preview/minimal?title=From%20a%20link&background=%2300ff00"
+            "&gone=1&.format=jpg"
+        )
+        page.wait_for_selector("body[data-state=ready]", timeout=WAIT_MS)
+        assert page.locator("#p-title").input_value() == "From a link"
+        assert page.locator("#p-background").input_value() == "#00ff00"
+        assert page.locator("#format button[aria-pressed=true]").inner_text() == "JPEG"
+        image = shown_image(page)
+        assert image.startswith(b"\xff\xd8\xff")
+        r, g, b = pixel(image, 10, 10)
+        assert r < 30 and g > 225 and b < 30
+        assert page.locator(".field.invalid").count() == 0  # "gone" never reached the server
+        assert "gone" not in page.url  # and is not written back
+    finally:
+        context.close()
+
+
+# -- the X crop switch, the HTML view ----------------------------------------------------------
+
+
+def test_the_crop_switch_is_a_labelled_checkbox_for_mouse_and_keyboard(
+    page: Page, live: Live
+) -> None:
+    open_studio(page, live, "minimal")
+    switch = page.get_by_role("switch", name="Show X crop")
+    assert switch.is_visible() and switch.is_enabled()
+    guide = page.locator("#crop-guide")
+    assert guide.is_hidden()
+    page.get_by_text("Show X crop").click()  # the label's text, not the box
+    assert switch.is_checked() and guide.is_visible()
+    page.get_by_text("Show X crop").click()
+    assert not switch.is_checked() and guide.is_hidden()
+    # Keyboard: Tab from the last field reaches the switch; Space toggles it.
+    page.locator("#p-size").focus()
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.id") == "show-crop"
+    page.keyboard.press("Space")
+    assert switch.is_checked() and guide.is_visible()
+    band = page.locator("#crop-guide .crop-band.bottom").bounding_box()
+    assert band is not None and band["height"] > 0
+    page.keyboard.press("Space")
+    assert guide.is_hidden()
+
+
+def test_open_as_html_shows_the_document_with_its_static_files(page: Page, live: Live) -> None:
+    open_studio(page, live, "article")
+    page.fill("#p-title", "Debug <me> in devtools")
+    page.wait_for_function(
+        "() => document.getElementById('open-html').href.includes('Debug')", timeout=WAIT_MS
+    )
+    with page.context.expect_page() as opened:
+        page.click("#open-html")
+    doc = opened.value
+    doc.wait_for_load_state("load")
+    assert doc.url.startswith(f"{live.url}/preview/_html/article?")
+    assert doc.locator("h1").inner_text() == "Debug <me> in devtools"
+    # /static works from the designer's browser: base.css and the logo loaded.
+    assert doc.evaluate("() => document.styleSheets[0].cssRules.length") > 0
+    assert doc.eval_on_selector('img[src="/static/img/logo.svg"]', "i => i.naturalWidth") > 0
+    doc.close()
+
+
+def test_an_undeclared_template_keeps_its_lines_in_the_url(page: Page, live: Live) -> None:
+    (live.templates / "free-url.html").write_text(
+        '<body style="margin:0;background:{{ bg }}"><h1>{{ title }}</h1></body>'
+    )
+    page.goto(f"{live.url}/preview/free-url?title=Linked&bg=%23ff0000")
+    page.wait_for_selector("body[data-state=ready]", timeout=WAIT_MS)
+    assert page.locator("#p-__free").input_value() == "title=Linked\nbg=#ff0000"
+    r, g, b = pixel(shown_image(page), 600, 600)
+    assert r > 225 and g < 30 and b < 30
+    etag = current_etag(page)
+    page.fill("#p-__free", "title=Edited\nbg=#0000ff")
+    wait_for_new_image(page, etag)
+    page.reload()
+    page.wait_for_selector("body[data-state=ready]", timeout=WAIT_MS)
+    assert page.locator("#p-__free").input_value() == "title=Edited\nbg=#0000ff"

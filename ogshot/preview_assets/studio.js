@@ -7,11 +7,17 @@
   const name = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] || "");
   const FORMATS = { png: "PNG", jpg: "JPEG", webp: "WebP" };
   const DEBOUNCE_MS = 160;
+  // The page's own query string holds the form (values that differ from where the form starts)
+  // and the format: reloading keeps them and a link shares them. No parameter name has a dot.
+  const FORMAT_KEY = ".format";
+  const linked = new URLSearchParams(location.search);
+  const savedFormat = linked.get(FORMAT_KEY) || localStorage.getItem("ogshot-studio-format");
 
   const state = {
     template: null, // what /preview/_api/templates/{name} says
     schema: "", // the params as JSON: the form is rebuilt only when they change
-    format: FORMATS[localStorage.getItem("ogshot-studio-format")] ? localStorage.getItem("ogshot-studio-format") : "png",
+    format: FORMATS[savedFormat] ? savedFormat : "png",
+    linked: true, // the first form is filled from the page's URL
     seq: 0, // every render request gets the next number; only the newest may touch the page
     controller: null,
     timer: 0,
@@ -46,7 +52,8 @@
     const schema = JSON.stringify([body.declared, body.params]);
     if (schema !== state.schema) {
       state.schema = schema;
-      buildForm(body, previous);
+      buildForm(body, previous || (state.linked ? linkedStrings(body) : null));
+      state.linked = false;
     }
     return true;
   }
@@ -56,6 +63,42 @@
     if (param.example !== undefined) return asText(param.example);
     if (param.default !== undefined) return asText(param.default);
     return "";
+  }
+
+  // What a fresh form holds for a parameter, as formStrings() reads it back.
+  function startValue(param) {
+    const value = initialValue(param, null);
+    if (param.type !== "bool") return value;
+    return ["true", "1", "yes", "on"].includes(value.toLowerCase()) ? "true" : "false";
+  }
+
+  // The form's values from the page's URL; names the template does not declare are ignored.
+  function linkedStrings(template) {
+    const out = {};
+    if (!template.declared) {
+      const lines = [...linked].filter(([key]) => key !== FORMAT_KEY).map(([k, v]) => `${k}=${v}`);
+      return lines.length ? { __free: lines.join("\n") } : null;
+    }
+    for (const param of template.params) if (linked.has(param.name)) out[param.name] = linked.get(param.name);
+    return out;
+  }
+
+  // The page's URL for the current form and format (replaced, not pushed: no history per keystroke).
+  function saveUrl() {
+    const values = {};
+    const strings = namedStrings();
+    if (state.template.declared) {
+      for (const param of state.template.params) {
+        const value = strings[param.name] ?? "";
+        if (value !== startValue(param)) values[param.name] = value;
+      }
+    } else {
+      Object.assign(values, strings);
+    }
+    if (state.format !== "png") values[FORMAT_KEY] = state.format;
+    const query = ogshot.queryOf(values);
+    const url = `${location.pathname}${query ? `?${query}` : ""}`;
+    if (url !== location.pathname + location.search) history.replaceState(null, "", url);
   }
 
   function buildForm(template, previous) {
@@ -102,7 +145,8 @@
     if (param.type === "bool") {
       const box = el("input", { ...attrs, class: "", type: "checkbox" });
       box.checked = ["true", "1", "yes", "on"].includes(value.toLowerCase());
-      return el("label", { class: "switch" }, box, el("span"), el("em", { class: "switch-text", text: box.checked ? "on" : "off" }));
+      box.setAttribute("role", "switch");
+      return el("label", { class: "switch" }, box, el("em", { class: "switch-text", text: box.checked ? "on" : "off" }));
     }
     if (param.type === "color") {
       const text = el("input", { ...attrs, value, spellcheck: "false", class: "input mono" });
@@ -204,6 +248,8 @@
     const controller = (state.controller = new AbortController());
     const query = ogshot.queryOf(paramValues());
     const url = `/preview/_render/${encodeURIComponent(name)}.${state.format}${query ? `?${query}` : ""}`;
+    saveUrl();
+    $("open-html").href = `/preview/_html/${encodeURIComponent(name)}${query ? `?${query}` : ""}`;
     document.body.dataset.state = "loading";
     const started = performance.now();
     let response, blob;
@@ -497,6 +543,7 @@
     $("base-url").value = location.origin;
     $("share-domain").value = "example.com";
     document.title = `${name} · ogshot studio`;
+    $("page-title").textContent = `${name} · ogshot studio`;
     setFormat(state.format);
     wire();
     fillTemplateSwitch();
