@@ -131,6 +131,8 @@ def image_response(request: Request, image: Image) -> Response:
         "accept-ranges": "bytes",
         "vary": "Accept-Encoding",
     }
+    if image.warnings:
+        headers["x-ogshot-warning"] = image.warnings.header()
     if _etag_matches(request.headers.get("if-none-match"), image.etag):
         return Response(status_code=304, headers=headers)
     body, status = image.body, 200

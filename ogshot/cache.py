@@ -43,14 +43,22 @@ log = logging.getLogger("ogshot.cache")
 
 
 def cache_key(
-    *, template_digest: str, params: str, fmt: str, settings: Settings, extra: str = ""
+    *,
+    template_digest: str,
+    params: str,
+    fmt: str,
+    settings: Settings,
+    extra: str = "",
+    size: str = "",
 ) -> str:
+    """``size``: the template's image size (``Size``'s text, ``1080x1080@2``); the settings'
+    when empty."""
     parts = (
         __version__,
         template_digest,
         params,
         fmt,
-        f"{settings.width}x{settings.height}@{settings.device_scale_factor:g}",
+        size or f"{settings.width}x{settings.height}@{settings.device_scale_factor:g}",
         f"png{settings.png_colours}/{settings.png_compression}",
         f"jpeg{settings.jpeg_quality}/{settings.jpeg_encoder}/webp{settings.webp_quality}",
         extra,

@@ -18,10 +18,32 @@ from typing import Any
 from .errors import InvalidParameter, TemplateError
 from .fields import PARAM_NAME_RE, TYPES, Param
 
-__all__ = ["DECLARATION", "parse_declaration"]
+__all__ = ["DECLARATION", "DEFAULT_SIZE", "SCALE_RANGE", "SIZE_RANGE", "Size", "parse_declaration"]
 
 DECLARATION = re.compile(r"^\s*\{#-?\s*ogshot\b(.*?)-?#\}", re.DOTALL)
-_TOP_KEYS = ("description", "params")
+_TOP_KEYS = ("description", "width", "height", "scale", "params")
+SIZE_RANGE = (200, 4096)  # CSS pixels, each side
+SCALE_RANGE = (1, 3)  # device pixels per CSS pixel
+
+
+@dataclasses.dataclass(frozen=True)
+class Size:
+    """The image a template makes: its viewport in CSS pixels and its device scale factor (the
+    PNG is ``width * scale`` by ``height * scale``)."""
+
+    width: int
+    height: int
+    scale: float = 1.0
+
+    @property
+    def pixels(self) -> tuple[int, int]:
+        return round(self.width * self.scale), round(self.height * self.scale)
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}@{self.scale:g}"
+
+
+DEFAULT_SIZE = Size(1200, 630)
 # key -> the TOML value types it takes (bool is not a number here)
 _PARAM_KEYS: dict[str, tuple[type, ...]] = {
     "type": (str,),
@@ -58,11 +80,12 @@ _TYPE_ALIASES = {
 _POSITION = re.compile(r"\s*\(at line (\d+), column \d+\)$")
 
 
-def parse_declaration(name: str, source: str) -> tuple[str, dict[str, Param]]:
-    """A template's source -> (description, parameters by name); TemplateError on a mistake."""
+def parse_declaration(name: str, source: str, default: Size) -> tuple[str, dict[str, Param], Size]:
+    """A template's source -> (description, parameters by name, image size); TemplateError on a
+    mistake. ``default``: the size of a template that declares none (the settings' size)."""
     match = DECLARATION.match(source)
     if not match:
-        return "", {}
+        return "", {}, default
     block = _Block(name, match.group(1), source[: match.start(1)].count("\n") + 1)
     try:
         data = tomllib.loads(block.text)
@@ -83,7 +106,33 @@ def parse_declaration(name: str, source: str) -> tuple[str, dict[str, Param]]:
     params: dict[str, Param] = {}
     for pname, spec in specs.items():
         params[pname] = _param(block, pname, spec)
-    return description, params
+    return description, params, _size(block, data, default)
+
+
+def _size(block: _Block, data: dict[str, Any], default: Size) -> Size:
+    """``width``/``height`` (CSS pixels) and ``scale`` from the block; the default for any left
+    out. Sizes never come from a request: a template decides its own."""
+    low, high = SIZE_RANGE
+    for key in ("width", "height"):
+        value = data.get(key)
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high
+        ):
+            line = block.line_of(key)
+            raise block.error(f"{key} must be a whole number of pixels {low}..{high}", line)
+    scale = data.get("scale")
+    if scale is not None and (
+        not isinstance(scale, (int, float))
+        or isinstance(scale, bool)
+        or not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]
+    ):
+        line = block.line_of("scale")
+        raise block.error(f"scale must be a number {SCALE_RANGE[0]}..{SCALE_RANGE[1]}", line)
+    return Size(
+        width=data.get("width", default.width),
+        height=data.get("height", default.height),
+        scale=float(scale) if scale is not None else default.scale,
+    )
 
 
 def _param(block: _Block, pname: str, spec: Any) -> Param:

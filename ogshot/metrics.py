@@ -143,6 +143,13 @@ class Metrics:
             ["template", "kind"],
             registry=own,
         )
+        self.warnings = Counter(
+            "ogshot_render_warnings",
+            "Renders that drew a character no font has (missing_glyphs) or lost an image "
+            "(failed_images), by template and kind.",
+            ["template", "kind"],
+            registry=own,
+        )
         self.lookups = Counter(
             "ogshot_cache_lookups",
             "Cache lookups by layer (memory, disk, redis) and result (hit, miss).",
@@ -229,6 +236,9 @@ class Metrics:
 
     def render_failed(self, template: str, kind: str) -> None:
         self.failures.labels(template, kind).inc()
+
+    def render_warning(self, template: str, kind: str) -> None:
+        self.warnings.labels(template, kind).inc()
 
     def lookup(self, layer: str, hit: bool) -> None:
         self.lookups.labels(layer, "hit" if hit else "miss").inc()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Hashable, Mapping
@@ -23,7 +24,8 @@ from .assets import Assets
 from .cache import ImageCache, cache_key
 from .compress import CONTENT_TYPES, encode, normalize_format
 from .config import Settings
-from .errors import InvalidFormat, RenderFailed
+from .errors import InvalidFormat, RenderFailed, Unrenderable
+from .glyphs import NO_WARNINGS, Coverage, Warnings
 from .lru import LRU
 
 if TYPE_CHECKING:
@@ -32,7 +34,7 @@ from .pool import Pool, Slot
 from .remote import RemoteImages
 from .render import Capture, capture
 from .router import Router
-from .templates import Catalog, Template, canonical_params
+from .templates import Catalog, Size, Template, canonical_params
 from .timing import Stopwatch
 
 __all__ = ["Image", "Renderer"]
@@ -47,6 +49,8 @@ class Image:
     format: str
     cached: bool
     timings: Mapping[str, float] = field(default_factory=dict)  # stage -> milliseconds
+    # What the render that made it could not draw; kept with the cached image (warnings.py).
+    warnings: Warnings = NO_WARNINGS
 
     @property
     def content_type(self) -> str:
@@ -73,6 +77,7 @@ class Renderer:
             max_params=self.settings.max_params,
             max_param_length=self.settings.max_param_length,
             static_interval=0.0 if self.settings.dev else 1.0,
+            size=Size(self.settings.width, self.settings.height, self.settings.device_scale_factor),
         )
         self.cache = ImageCache(self.settings)
         self.remote = RemoteImages.from_settings(self.settings)
@@ -88,8 +93,15 @@ class Renderer:
             max_size=self.settings.memory_cache_size,
             size_of=lambda entry: len(entry[0]),
         )
+        # The fonts Chromium can fall back to (read at start), and the warnings of cached images
+        # by cache key (an empty Warnings: known clean). A warned image's warnings are also in the
+        # disk cache as WARN_PREFIX + key, so that other workers and later runs report them.
+        self.coverage: Coverage | None = None
+        self._fonts_digest: str | None = None
+        self._warned: LRU[Warnings] = LRU(max_entries=10_000)
 
     async def start(self) -> None:
+        self.coverage = await asyncio.to_thread(Coverage.installed)
         await self.pool.start()
 
     async def close(self) -> None:
@@ -138,6 +150,7 @@ class Renderer:
             fmt=fmt,
             settings=self.settings,
             extra=remote,
+            size=str(tpl.size),
         )
         job = Job(template=tpl, values=values, format=fmt, key=key)
         if raw is not None:
@@ -156,7 +169,12 @@ class Renderer:
         if hit is not None:
             body, etag = hit
             return Image(
-                body=body, etag=etag, format=job.format, cached=True, timings=watch.timings
+                body=body,
+                etag=etag,
+                format=job.format,
+                cached=True,
+                timings=watch.timings,
+                warnings=self.warnings_of(job.key),
             )
         # Single flight: identical concurrent misses share one render. The render runs as its own
         # task so that a client hanging up does not cancel it for the others.
@@ -172,6 +190,7 @@ class Renderer:
             format=image.format,
             cached=False,
             timings={**watch.timings, **image.timings},
+            warnings=image.warnings,
         )
 
     def _cached(self, key: str) -> tuple[bytes, str] | None:
@@ -187,6 +206,15 @@ class Renderer:
             self.metrics.lookup("memory", False)
             self.metrics.lookup("disk", found is not None)
         return found
+
+    def warnings_of(self, key: str) -> Warnings:
+        """The warnings of the cached image ``key`` (an empty Warnings when it had none)."""
+        known = self._warned.get(key)
+        if known is None:
+            found = self.cache.get(WARN_PREFIX + key)
+            known = _parse_warnings(found[0]) if found is not None else Warnings()
+            self._warned.set(key, known)
+        return known
 
     def cache_sizes(self) -> list[tuple[str, int, int]]:
         """(layer, entries, bytes) of each cache layer; blocking (the disk cache counts rows)."""
@@ -215,12 +243,14 @@ class Renderer:
                     template=job.template.name,
                     static_digest=job.template.static_digest,
                     jpeg_quality=self.settings.jpeg_quality if chromium_jpeg else None,
+                    size=job.template.size,
                 )
 
             # On a crashed page or a killed Chromium, the pool tries once more on a fresh page.
             shot = await self.pool.run(attempt, time_limit=self.settings.render_timeout)
             watch.timings.update(shot.timings)
             watch.restart()
+            warnings = await self._check(job, shot)
             if shot.format == job.format == "jpeg":
                 body = shot.body
             else:
@@ -234,8 +264,64 @@ class Renderer:
             raise
         etag = hashlib.blake2b(body, digest_size=16).hexdigest()
         self._remember(job.key, body, etag)
-        await asyncio.to_thread(self.cache.set, job.key, body, etag)
+        self._warned.set(job.key, warnings)
+        await asyncio.to_thread(self._store, job.key, body, etag, warnings)
         watch.lap("store")
         if self.metrics is not None:
             self.metrics.image_rendered(job.template.name, job.format, watch.timings)
-        return Image(body=body, etag=etag, format=job.format, cached=False, timings=watch.timings)
+        return Image(
+            body=body,
+            etag=etag,
+            format=job.format,
+            cached=False,
+            timings=watch.timings,
+            warnings=warnings,
+        )
+
+    def _store(self, key: str, body: bytes, etag: str, warnings: Warnings) -> None:
+        if warnings:  # first, so that no hit finds the image without its warnings
+            data = json.dumps([list(warnings.missing_glyphs), list(warnings.failed_images)])
+            self.cache.set(WARN_PREFIX + key, data.encode(), "warnings")
+        self.cache.set(key, body, etag)
+
+    async def _check(self, job: Job, shot: Capture) -> Warnings:
+        """The render's warnings: logged and counted; with ``strict``, Unrenderable instead."""
+        if self.coverage is None:
+            return Warnings(failed_images=tuple(shot.failed_images))
+        if shot.codes and self._fonts_digest != job.template.static_digest:
+            # The static folder changed: its web fonts may draw other characters now.
+            await asyncio.to_thread(self.coverage.use_static, self.settings.static_dir)
+            self._fonts_digest = job.template.static_digest
+        warnings = Warnings(
+            missing_glyphs=tuple(self.coverage.missing(shot.codes)),
+            failed_images=tuple(shot.failed_images),
+        )
+        if not warnings:
+            return warnings
+        name = job.template.name
+        log.warning("render of template %r: %s", name, warnings.message())
+        if self.metrics is not None:
+            for kind in warnings.kinds:
+                self.metrics.render_warning(name, kind)
+        if self.settings.strict:
+            detail: dict[str, Any] = {"template": name, **warnings.to_json(job.values)}
+            culprits = detail["parameters"]
+            if culprits:
+                detail["parameter"] = next(iter(culprits))
+            if self.metrics is not None:
+                self.metrics.render_failed(name, Unrenderable.kind)
+            raise Unrenderable(f"template {name!r}: {warnings.message()}", detail=detail)
+        return warnings
+
+
+WARN_PREFIX = "warn:"  # disk cache key of a cached image's warnings
+
+
+def _parse_warnings(data: bytes) -> Warnings:
+    try:
+        glyphs, images = json.loads(data)
+        return Warnings(
+            missing_glyphs=tuple(int(c) for c in glyphs), failed_images=tuple(map(str, images))
+        )
+    except (ValueError, TypeError):
+        return Warnings()

@@ -27,6 +27,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from .browser import Chromium
 from .config import Settings
+from .declarations import Size
 from .document import BLANK_URL, ORIGIN, Document
 from .errors import BrowserError, Overloaded
 from .router import Router
@@ -333,7 +334,14 @@ class Pool:
                 context=context,
                 page=page,
                 cdp=cdp,
-                document=Document(page_id),
+                document=Document(
+                    page_id,
+                    Size(
+                        self.settings.width,
+                        self.settings.height,
+                        self.settings.device_scale_factor,
+                    ),
+                ),
             )
             await context.route("**/*", self.router.for_page(slot.document))
             page.on("crash", lambda _page: _mark_gone(slot, "page crashed"))

@@ -35,13 +35,14 @@ import jinja2
 import jinja2.meta
 
 from .declarations import DECLARATION as _DECLARATION
+from .declarations import DEFAULT_SIZE, Size
 from .declarations import parse_declaration as _parse_declaration
 from .errors import InvalidParameter, TemplateError, TemplateNotFound
 from .fields import PARAM_NAME_RE, TYPES, Param, json_value
 from .filters import FILTERS
 from .jinja_errors import syntax_error_message
 
-__all__ = ["PARAM_NAME_RE", "TYPES", "Catalog", "Param", "StaticDigest", "Template"]
+__all__ = ["PARAM_NAME_RE", "TYPES", "Catalog", "Param", "Size", "StaticDigest", "Template"]
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 RESERVED_PARAMS = frozenset({"s"})  # the URL signature
@@ -58,6 +59,7 @@ class Template:
     digest: str = ""  # source_digest + the static folder: what the cache key uses
     static_digest: str = ""
     files: tuple[tuple[str, int, int], ...] = field(repr=False)  # (path, mtime_ns, size)
+    size: Size = DEFAULT_SIZE  # declared in the block, else the settings' size
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -65,6 +67,12 @@ class Template:
             "description": self.description,
             "declared": self.declared,
             "params": [p.describe() for p in self.params.values()],
+            "size": {
+                "width": self.size.width,
+                "height": self.size.height,
+                "scale": self.size.scale,
+                "pixels": list(self.size.pixels),
+            },
         }
 
     def examples(self) -> dict[str, Any]:
@@ -150,8 +158,10 @@ class Catalog:
         max_params: int = 32,
         max_param_length: int = 1000,
         static_interval: float = 1.0,
+        size: Size = DEFAULT_SIZE,
     ) -> None:
         self.root = Path(templates_dir)
+        self.size = size  # of a template that declares none
         self.max_params = max_params
         self.max_param_length = max_param_length
         self.static = StaticDigest(Path(static_dir), interval=static_interval)
@@ -194,7 +204,7 @@ class Catalog:
         if not path.is_file():
             raise TemplateNotFound(name, self.names())
         source = _read(path, name)
-        description, params = _parse_declaration(name, source)
+        description, params, size = _parse_declaration(name, source, self.size)
         files: list[tuple[str, int, int]] = []
         h = hashlib.sha256()
         for dep in self._dependencies(name, source):
@@ -214,6 +224,7 @@ class Catalog:
             declared=bool(params) or _DECLARATION.match(source) is not None,
             source_digest=h.hexdigest(),
             files=tuple(files),
+            size=size,
         )
 
     def _dependencies(self, name: str, source: str) -> list[str]:
