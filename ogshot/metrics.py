@@ -131,8 +131,8 @@ class Metrics:
         )
         self.stage_seconds = Histogram(
             "ogshot_render_stage_seconds",
-            "Time spent in each stage of a render (queue, html, load, ready, capture, encode, "
-            "store).",
+            "Time spent in each stage of a render (queue, html, resize, load, ready, check, "
+            "capture, encode, store).",
             ["stage"],
             buckets=BUCKETS,
             registry=own,
