@@ -247,7 +247,9 @@ class Renderer:
                 )
 
             # On a crashed page or a killed Chromium, the pool tries once more on a fresh page.
-            shot = await self.pool.run(attempt, time_limit=self.settings.render_timeout)
+            shot = await self.pool.run(
+                attempt, time_limit=self.settings.render_timeout, size=job.template.size
+            )
             watch.timings.update(shot.timings)
             watch.restart()
             warnings = await self._check(job, shot)

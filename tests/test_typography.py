@@ -110,7 +110,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     base = tmp_path_factory.mktemp("strict")
-    with TestClient(create_app(app_settings(base, strict=True))) as client:
+    # Two pages: also where a render should find a page that already has its size.
+    with TestClient(create_app(app_settings(base, strict=True, pool_size=2))) as client:
         yield client
 
 
@@ -295,6 +296,18 @@ def test_one_page_alternating_between_sizes_gets_each_right(app: TestClient) -> 
             want = expected.get(template, (1600, 900))
             assert (image.width, image.height) == want, template
             assert pixel(response.content, want[0] - 2, want[1] - 2) == [255.0, 0.0, 0.0]
+
+
+def test_a_render_gets_an_idle_page_that_already_has_its_size(strict: TestClient) -> None:
+    for template in ("card", "square"):  # now one page has each size
+        strict.get(f"/og/{template}.png", params={"title": "warm"})
+    resized = []
+    # Not a strict alternation, which taking the longest-idle page would get right by chance.
+    for i, template in enumerate(["card", "card", "square", "square", "card", "square", "card"]):
+        response = strict.get(f"/og/{template}.png", params={"title": f"affinity {i}"})
+        assert response.headers["x-ogshot-cache"] == "miss"
+        resized.append("resize;" in response.headers["server-timing"])
+    assert resized == [False] * 7
 
 
 def test_scale_2_draws_twice_the_pixels_of_the_same_layout(app: TestClient) -> None:
