@@ -408,7 +408,9 @@
     }
     const band = Math.max(0, (1 - w / 2 / h) / 2) * 100;
     $("crop-guide").style.setProperty("--band", `${band}%`);
-    $("crop-guide").querySelector(".crop-label").textContent = `X / Twitter 2:1 crop · ${Math.round((h - w / 2) / 2)} px top and bottom`;
+    // A template wider than 2:1 loses its sides instead (the bands only mark top and bottom).
+    const lost = h >= w / 2 ? `${Math.round((h - w / 2) / 2)} px top and bottom` : `${Math.round((w - 2 * h) / 2)} px each side`;
+    $("crop-guide").querySelector(".crop-label").textContent = `X / Twitter 2:1 crop · ${lost}`;
   }
 
   function escapeAttr(text) {
