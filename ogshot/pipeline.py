@@ -101,8 +101,12 @@ class Renderer:
         self._warned: LRU[Warnings] = LRU(max_entries=10_000)
 
     async def start(self) -> None:
-        self.coverage = await asyncio.to_thread(Coverage.installed)
-        await self.pool.start()
+        # The fonts are read (~0.2 s) while Chromium starts.
+        fonts = asyncio.ensure_future(asyncio.to_thread(Coverage.installed))
+        try:
+            await self.pool.start()
+        finally:
+            self.coverage = await fonts
 
     async def close(self) -> None:
         await self.pool.close()
