@@ -36,7 +36,8 @@ class Document:
         self._showed_remote = False
         # The page's viewport and scale (the browser context's until a render asks for another):
         # a render of a template of another size sets it, one of the same size skips the call.
-        self.size = size
+        # A render that names no size gets the context's own back.
+        self.size = self.base_size = size
         # Image requests of the current document that were refused or got a 404, for warnings.
         self.failed_images: list[str] = []
 

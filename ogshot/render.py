@@ -120,8 +120,9 @@ async def capture(
     since the page's last render its cache is emptied first, or the new cache key would get an
     image drawn with the old CSS.
 
-    ``size``: the template's viewport and scale; the page is switched to it when it shows
-    another (``Emulation.setDeviceMetricsOverride``, one CDP call)."""
+    ``size``: the template's viewport and scale (None: the page's own, from the settings); the
+    page is switched to it when it shows another (``Emulation.setDeviceMetricsOverride``, one CDP
+    call)."""
     watch = Stopwatch()
     document = slot.document
     body = html.encode()
@@ -133,8 +134,9 @@ async def capture(
         async with asyncio.timeout(time_limit):
             if document.static_changed(static_digest):
                 await _send(slot, "Network.clearBrowserCache")
-            if size is not None and document.size != size:
-                await _resize(slot, size)
+            wanted = size or document.base_size
+            if wanted is not None and document.size != wanted:
+                await _resize(slot, wanted)
                 watch.lap("resize")
             url = document.load(body, scripted=_SCRIPTED.search(body) is not None)
             if url is not None:

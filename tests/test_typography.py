@@ -17,6 +17,7 @@ from ogshot.config import Settings
 from ogshot.declarations import DEFAULT_SIZE, Size, parse_declaration
 from ogshot.errors import TemplateError
 from ogshot.glyphs import Coverage, Warnings, ignorable, parse_charset
+from ogshot.render import capture
 
 from .conftest import image_of, pixel, renders
 
@@ -308,6 +309,20 @@ def test_a_render_gets_an_idle_page_that_already_has_its_size(strict: TestClient
         assert response.headers["x-ogshot-cache"] == "miss"
         resized.append("resize;" in response.headers["server-timing"])
     assert resized == [False] * 7
+
+
+def test_a_capture_that_names_no_size_gets_the_settings_size_back(app: TestClient) -> None:
+    assert image_of(app.get("/og/square.png", params={"title": "first"}).content).width == 1080
+    renderer = app.app.state.renderer  # type: ignore[attr-defined]
+
+    async def bare_capture() -> bytes:
+        async with renderer.pool.lease() as slot:  # the one page, now at 1080x1080
+            assert slot.document.size == Size(1080, 1080)
+            shot = await capture(slot, "<p>no size given</p>", time_limit=10)
+            return shot.png
+
+    image = image_of(app.portal.call(bare_capture))  # type: ignore[union-attr]
+    assert (image.width, image.height) == (1200, 630)
 
 
 def test_scale_2_draws_twice_the_pixels_of_the_same_layout(app: TestClient) -> None:
