@@ -136,6 +136,8 @@ def image_response(request: Request, image: Image) -> Response:
         headers["x-ogshot-variant"] = image.variant
         entry = f'variant;desc="{image.variant}"'
         headers["server-timing"] = ", ".join(filter(None, (headers["server-timing"], entry)))
+    if image.warnings:
+        headers["x-ogshot-warning"] = image.warnings.header()
     if _etag_matches(request.headers.get("if-none-match"), image.etag):
         return Response(status_code=304, headers=headers)
     body, status = image.body, 200

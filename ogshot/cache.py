@@ -44,14 +44,22 @@ log = logging.getLogger("ogshot.cache")
 
 
 def cache_key(
-    *, template_digest: str, params: str, fmt: str, settings: Settings, extra: str = ""
+    *,
+    template_digest: str,
+    params: str,
+    fmt: str,
+    settings: Settings,
+    extra: str = "",
+    size: str = "",
 ) -> str:
+    """``size``: the template's image size (``Size``'s text, ``1080x1080@2``); the settings'
+    when empty."""
     parts = (
         __version__,
         template_digest,
         params,
         fmt,
-        f"{settings.width}x{settings.height}@{settings.device_scale_factor:g}",
+        size or f"{settings.width}x{settings.height}@{settings.device_scale_factor:g}",
         f"png{settings.png_colours}/{settings.png_compression}",
         f"jpeg{settings.jpeg_quality}/{settings.jpeg_encoder}/webp{settings.webp_quality}",
         extra,
@@ -62,24 +70,28 @@ def cache_key(
 @dataclass(frozen=True)
 class Entry:
     """An encoded image as every cache layer keeps it. ``stored_at`` is wall-clock seconds (shared
-    by all nodes), from which its freshness follows."""
+    by all nodes), from which its freshness follows; ``warnings`` what its render could not draw
+    (glyphs.dump_warnings), so that every hit reports them too."""
 
     body: bytes
     etag: str
     stored_at: float
+    warnings: str = ""
 
     @property
     def tag(self) -> str:
-        return f"{self.etag} {self.stored_at:.3f}"
+        tag = f"{self.etag} {self.stored_at:.3f}"
+        return f"{tag} {self.warnings}" if self.warnings else tag
 
     @classmethod
     def from_tag(cls, body: bytes, tag: str) -> Entry:
-        etag, _, stored = tag.partition(" ")
+        etag, _, rest = tag.partition(" ")
+        stored, _, warnings = rest.partition(" ")
         try:
             stored_at = float(stored)
         except ValueError:  # written before entries carried their age: as old as can be
             stored_at = 0.0
-        return cls(body=body, etag=etag, stored_at=stored_at)
+        return cls(body=body, etag=etag, stored_at=stored_at, warnings=warnings)
 
 
 class UnsafeCacheValue(ValueError):

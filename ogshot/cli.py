@@ -147,10 +147,14 @@ def render(template: str, params: tuple[str, ...], output: Path, fmt: str | None
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def templates(as_json: bool) -> None:
     """List templates and their declared parameters."""
-    from .templates import Catalog
+    from .templates import Catalog, Size
 
     settings = _settings()
-    catalog = Catalog(settings.templates_dir, settings.static_dir)
+    catalog = Catalog(
+        settings.templates_dir,
+        settings.static_dir,
+        size=Size(settings.width, settings.height, settings.device_scale_factor),
+    )
     described = []
     for name in catalog.names():
         try:

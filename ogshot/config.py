@@ -106,6 +106,8 @@ class Settings:
     width: int = 1200
     height: int = 630
     device_scale_factor: float = 1.0
+    # Missing glyphs or failed images: 422 Unrenderable (never cached) instead of a warning.
+    strict: bool = False
     png_colours: int = 0  # 0: truecolour PNG; 2..256: a palette of that size
     png_compression: int = 6
     jpeg_quality: int = 88

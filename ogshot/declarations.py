@@ -19,11 +19,42 @@ from .errors import InvalidParameter, TemplateError
 from .fields import PARAM_NAME_RE, TYPES, Param
 from .variants import MAX_VARIANTS, VARIABLE, VARIANT_NAME_RE, Variants
 
-__all__ = ["DECLARATION", "Declaration", "parse_declaration", "read_declaration"]
+__all__ = [
+    "DECLARATION",
+    "DEFAULT_SIZE",
+    "SCALE_RANGE",
+    "SIZE_RANGE",
+    "Declaration",
+    "Size",
+    "parse_declaration",
+    "read_declaration",
+]
 
 DECLARATION = re.compile(r"^\s*\{#-?\s*ogshot\b(.*?)-?#\}", re.DOTALL)
-_TOP_KEYS = ("description", "params", "variants")
+_TOP_KEYS = ("description", "width", "height", "scale", "params", "variants")
 _VARIANT_KEYS = ("weight", "description")
+SIZE_RANGE = (200, 4096)  # CSS pixels, each side
+SCALE_RANGE = (1, 3)  # device pixels per CSS pixel
+
+
+@dataclasses.dataclass(frozen=True)
+class Size:
+    """The image a template makes: its viewport in CSS pixels and its device scale factor (the
+    PNG is ``width * scale`` by ``height * scale``)."""
+
+    width: int
+    height: int
+    scale: float = 1.0
+
+    @property
+    def pixels(self) -> tuple[int, int]:
+        return round(self.width * self.scale), round(self.height * self.scale)
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}@{self.scale:g}"
+
+
+DEFAULT_SIZE = Size(1200, 630)
 # key -> the TOML value types it takes (bool is not a number here)
 _PARAM_KEYS: dict[str, tuple[type, ...]] = {
     "type": (str,),
@@ -65,19 +96,23 @@ class Declaration:
     description: str = ""
     params: dict[str, Param] = dataclasses.field(default_factory=dict)
     variants: Variants | None = None
+    size: Size = DEFAULT_SIZE
 
 
-def parse_declaration(name: str, source: str) -> tuple[str, dict[str, Param]]:
-    """A template's source -> (description, parameters by name); TemplateError on a mistake."""
-    declared = read_declaration(name, source)
-    return declared.description, declared.params
+def parse_declaration(
+    name: str, source: str, default: Size = DEFAULT_SIZE
+) -> tuple[str, dict[str, Param], Size]:
+    """A template's source -> (description, parameters by name, image size); TemplateError on a
+    mistake. ``default``: the size of a template that declares none (the settings' size)."""
+    declared = read_declaration(name, source, default)
+    return declared.description, declared.params, declared.size
 
 
-def read_declaration(name: str, source: str) -> Declaration:
+def read_declaration(name: str, source: str, default: Size = DEFAULT_SIZE) -> Declaration:
     """A template's source -> its whole declaration; TemplateError on a mistake."""
     match = DECLARATION.match(source)
     if not match:
-        return Declaration()
+        return Declaration(size=default)
     block = _Block(name, match.group(1), source[: match.start(1)].count("\n") + 1)
     try:
         data = tomllib.loads(block.text)
@@ -99,7 +134,7 @@ def read_declaration(name: str, source: str) -> Declaration:
     for pname, spec in specs.items():
         params[pname] = _param(block, pname, spec)
     variants = _variants(block, data["variants"], params) if "variants" in data else None
-    return Declaration(description, params, variants)
+    return Declaration(description, params, variants, _size(block, data, default))
 
 
 def _variants(block: _Block, spec: Any, params: dict[str, Param]) -> Variants:
@@ -164,6 +199,32 @@ def _variants(block: _Block, spec: Any, params: dict[str, Param]) -> Variants:
     if sum(weights) <= 0:
         raise block.error("variants: at least one weight must be above 0", top)
     return Variants(by=by, names=tuple(names), weights=tuple(weights))
+
+
+def _size(block: _Block, data: dict[str, Any], default: Size) -> Size:
+    """``width``/``height`` (CSS pixels) and ``scale`` from the block; the default for any left
+    out. Sizes never come from a request: a template decides its own."""
+    low, high = SIZE_RANGE
+    for key in ("width", "height"):
+        value = data.get(key)
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high
+        ):
+            line = block.line_of(key)
+            raise block.error(f"{key} must be a whole number of pixels {low}..{high}", line)
+    scale = data.get("scale")
+    if scale is not None and (
+        not isinstance(scale, (int, float))
+        or isinstance(scale, bool)
+        or not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]
+    ):
+        line = block.line_of("scale")
+        raise block.error(f"scale must be a number {SCALE_RANGE[0]}..{SCALE_RANGE[1]}", line)
+    return Size(
+        width=data.get("width", default.width),
+        height=data.get("height", default.height),
+        scale=float(scale) if scale is not None else default.scale,
+    )
 
 
 def _param(block: _Block, pname: str, spec: Any) -> Param:

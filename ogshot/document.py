@@ -12,6 +12,8 @@ import itertools
 
 from playwright.async_api import Page
 
+from .declarations import Size
+
 __all__ = ["BLANK_URL", "DOCUMENT_PREFIX", "ORIGIN", "Document"]
 
 # The private origin the pages live on; no network resolves it.
@@ -22,7 +24,7 @@ _BLANK = b"<!doctype html><html><body></body></html>"
 
 
 class Document:
-    def __init__(self, page_id: int) -> None:
+    def __init__(self, page_id: int, size: Size | None = None) -> None:
         self._prefix = f"{DOCUMENT_PREFIX}{page_id}/"
         self._urls = itertools.count()
         self.body = _BLANK  # what the next navigation to a document URL is answered with
@@ -32,6 +34,12 @@ class Document:
         # A remote image was shown: the document keeps it by URL ("list of available images")
         # even when the bytes behind the URL change, so the next render needs a fresh document.
         self._showed_remote = False
+        # The page's viewport and scale (the browser context's until a render asks for another):
+        # a render of a template of another size sets it, one of the same size skips the call.
+        # A render that names no size gets the context's own back.
+        self.size = self.base_size = size
+        # Image requests of the current document that were refused or got a 404, for warnings.
+        self.failed_images: list[str] = []
 
     def static_changed(self, digest: str) -> bool:
         """Record the static folder's digest for this render; True when it differs from the last
@@ -46,6 +54,7 @@ class Document:
         into the current window in place."""
         fresh = scripted or self.scripted
         self.scripted = scripted
+        self.failed_images = []
         if not fresh:
             return None
         self.body = body
@@ -57,6 +66,11 @@ class Document:
 
     def showed_remote(self) -> None:
         self._showed_remote = True
+
+    def failed_image(self, url: str) -> None:
+        """The router refused or could not find an image the document asked for."""
+        if len(self.failed_images) < 64 and url not in self.failed_images:
+            self.failed_images.append(url)
 
     def needs_scrub(self, page: Page) -> bool:
         """Whether the page's storage must be wiped before the next render gets it.

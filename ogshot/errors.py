@@ -11,6 +11,7 @@ OgshotError (500, internal)
 ├── Forbidden (403, forbidden)            missing or wrong URL signature
 ├── TemplateNotFound (404, not_found)     names the templates that exist
 ├── RequestTooLarge (414, too_large)      query string or data too long
+├── Unrenderable (422, unrenderable)      strict mode: missing glyphs or failed images; never cached
 ├── Overloaded (503, overloaded)          no page free in time; Retry-After
 └── RenderFailed (500, render)            image routes: the fallback image, never cached
     ├── TemplateError (500, template)     Jinja syntax/undefined errors; carries the line
@@ -40,6 +41,7 @@ __all__ = [
     "RequestTooLarge",
     "TemplateError",
     "TemplateNotFound",
+    "Unrenderable",
 ]
 
 
@@ -117,6 +119,19 @@ class TemplateNotFound(OgshotError):
 class RequestTooLarge(OgshotError):
     status = 414
     kind = "too_large"
+
+
+class Unrenderable(OgshotError):
+    """With ``strict``: the render drew tofu or lost an image. JSON (not the fallback image), so
+    the reason is read; never cached, so the next request renders again. ``detail`` has the
+    template, the missing characters (``U+E000``), the failed image URLs, and the parameter whose
+    value holds them (``parameter``: the first, for the studio's field)."""
+
+    status = 422
+    kind = "unrenderable"
+
+    def __init__(self, message: str, *, detail: dict[str, Any]) -> None:
+        super().__init__(message, detail=detail)
 
 
 class Overloaded(OgshotError):

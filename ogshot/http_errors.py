@@ -71,8 +71,7 @@ def error_response(request: Request, exc: Exception) -> Response:
     headers = {"cache-control": "no-store", **exc.headers()}
     if exc.fallback_image and isinstance(route, ErrorRoute) and route.fallback_image:
         # A crawler gets a picture, but never caches it: no-store, and never in the disk cache.
-        settings = request.state.renderer.settings
-        body = fallback_image(settings.width, settings.height)
+        body = fallback_image(*_fallback_size(request, info.get("template")))
         headers["x-ogshot-error"] = _header_safe(exc.message)
         if request.method == "HEAD":
             headers["content-length"] = str(len(body))
@@ -82,6 +81,19 @@ def error_response(request: Request, exc: Exception) -> Response:
     if isinstance(route, ErrorRoute) and route.explain is not None:
         payload["detail"] = route.explain(request, exc)
     return JSONResponse(payload, status_code=exc.status, headers=headers)
+
+
+def _fallback_size(request: Request, template: object) -> tuple[int, int]:
+    """The pixel size of the image the request asked for: its template's, else the settings'."""
+    renderer = request.state.renderer
+    if isinstance(template, str):
+        try:
+            width, height = renderer.catalog.get(template).size.pixels
+            return width, height
+        except OgshotError:
+            pass  # a template that cannot be read: the settings' size
+    settings = renderer.settings
+    return settings.width, settings.height
 
 
 def _header_safe(text: str) -> str:

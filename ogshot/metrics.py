@@ -138,8 +138,8 @@ class Metrics:
         )
         self.stage_seconds = Histogram(
             "ogshot_render_stage_seconds",
-            "Time spent in each stage of a render (queue, html, load, ready, capture, encode, "
-            "store).",
+            "Time spent in each stage of a render (queue, html, resize, load, ready, check, "
+            "capture, encode, store).",
             ["stage"],
             buckets=BUCKETS,
             registry=own,
@@ -147,6 +147,13 @@ class Metrics:
         self.failures = Counter(
             "ogshot_render_failures",
             "Renders that failed, by template and error kind.",
+            ["template", "kind"],
+            registry=own,
+        )
+        self.warnings = Counter(
+            "ogshot_render_warnings",
+            "Renders that drew a character no font has (missing_glyphs) or lost an image "
+            "(failed_images), by template and kind.",
             ["template", "kind"],
             registry=own,
         )
@@ -240,6 +247,9 @@ class Metrics:
 
     def render_failed(self, template: str, kind: str) -> None:
         self.failures.labels(template, kind).inc()
+
+    def render_warning(self, template: str, kind: str) -> None:
+        self.warnings.labels(template, kind).inc()
 
     def lookup(self, layer: str, hit: bool) -> None:
         child = self._lookup_children.get((layer, hit))

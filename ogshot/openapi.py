@@ -184,9 +184,21 @@ def _conditional() -> list[dict[str, Any]]:
 
 
 def _image_operation(template: Template, settings: Settings, method: str) -> dict[str, Any]:
+    size = template.size
+    width, height = size.pixels
+    scale = ""
+    if size.scale != 1:
+        scale = f" (a {size.width}x{size.height} page at scale {size.scale:g})"
     return {
         "operationId": f"{method}_{template.name.replace('-', '_')}",
         "summary": template.description or f"The {template.name} image",
+        "description": f"A {width}x{height} image{scale}.",
+        "x-ogshot-size": {
+            "width": size.width,
+            "height": size.height,
+            "scale": size.scale,
+            "pixels": {"width": width, "height": height},
+        },
         "tags": ["images"],
         "parameters": [
             {
@@ -241,6 +253,7 @@ def _image_responses(settings: Settings) -> dict[str, Any]:
         "ETag": {"$ref": "#/components/headers/ETag"},
         "Cache-Control": {"$ref": "#/components/headers/Cache-Control"},
         "X-Ogshot-Cache": {"$ref": "#/components/headers/X-Ogshot-Cache"},
+        "X-Ogshot-Warning": {"$ref": "#/components/headers/X-Ogshot-Warning"},
     }
     fallback_headers = {
         "Cache-Control": {"$ref": "#/components/headers/No-Store"},
@@ -261,6 +274,13 @@ def _image_responses(settings: Settings) -> dict[str, Any]:
             "content": _JSON_ERROR,
         },
         "416": {"description": "The `Range` header asks for bytes past the end"},
+        "422": {
+            "description": (
+                "Only with OGSHOT_STRICT: the render drew a character no font has or an image "
+                "failed to load (listed in `detail`); never cached"
+            ),
+            "content": _JSON_ERROR,
+        },
         "500": {
             "description": (
                 "The render failed (template error, browser error): a plain fallback image, "
@@ -374,5 +394,12 @@ _HEADERS = {
     "No-Store": {"description": "no-store", "schema": {"const": "no-store"}},
     "X-Ogshot-Cache": {"description": "hit or miss", "schema": {"enum": ["hit", "miss"]}},
     "X-Ogshot-Error": {"description": "why the render failed", "schema": {"type": "string"}},
+    "X-Ogshot-Warning": {
+        "description": (
+            "what the image could not show: `missing-glyphs U+E000 ...; failed-images URL ...` "
+            "(absent when nothing is missing)"
+        ),
+        "schema": {"type": "string"},
+    },
     "Retry-After": {"description": "seconds", "schema": {"type": "integer", "minimum": 0}},
 }

@@ -23,14 +23,15 @@ from .assets import Assets
 from .cache import Entry, ImageCache, cache_key
 from .compress import CONTENT_TYPES, encode, normalize_format
 from .config import Settings
-from .errors import InvalidFormat, InvalidParameter, RenderFailed, TemplateNotFound
+from .errors import InvalidFormat, InvalidParameter, RenderFailed, TemplateNotFound, Unrenderable
+from .glyphs import NO_WARNINGS, Coverage, Warnings, dump_warnings, load_warnings
 from .layers import Layers
 from .lru import LRU
 from .pool import Pool, Slot
 from .remote import RemoteImages
 from .render import Capture, capture
 from .router import Router
-from .templates import Catalog, Template, canonical_params
+from .templates import Catalog, Size, Template, canonical_params
 from .timing import Stopwatch
 from .variants import VARIABLE
 from .watch import Watcher
@@ -50,6 +51,8 @@ class Image:
     format: str
     cached: bool
     timings: Mapping[str, float] = field(default_factory=dict)  # stage -> milliseconds
+    # What the render that made it could not draw; kept with the cached image in every layer.
+    warnings: Warnings = NO_WARNINGS
     variant: str = ""  # the A/B variant drawn, when the template declares variants
 
     @property
@@ -84,6 +87,7 @@ class Renderer:
             self.settings.static_dir,
             max_params=self.settings.max_params,
             max_param_length=self.settings.max_param_length,
+            size=Size(self.settings.width, self.settings.height, self.settings.device_scale_factor),
         )
         # The one change detector, in production too: a deploy that edits templates in place is
         # picked up. The studio's live reload listens to the same watcher.
@@ -99,6 +103,9 @@ class Renderer:
         self._inflight: dict[str, asyncio.Task[Image]] = {}
         # The hit path: a repeated request skips validation and hashing (jobs by raw request).
         self._jobs: LRU[Job] = LRU(max_entries=10_000)
+        # The fonts Chromium can fall back to (read at start), for the missing-glyph check.
+        self.coverage: Coverage | None = None
+        self._fonts_digest: str | None = None
 
     @property
     def cache(self) -> ImageCache:
@@ -108,7 +115,12 @@ class Renderer:
     async def start(self) -> None:
         await self.watcher.start()  # first, so that nothing saved during the first read is missed
         await asyncio.to_thread(self.catalog.refresh)
-        await self.pool.start()
+        # The fonts Chromium can fall back to are read (~0.2 s) while Chromium starts.
+        fonts = asyncio.ensure_future(asyncio.to_thread(Coverage.installed))
+        try:
+            await self.pool.start()
+        finally:
+            self.coverage = await fonts
 
     async def close(self) -> None:
         await self.watcher.close()
@@ -177,6 +189,7 @@ class Renderer:
             settings=self.settings,
             # The parameters decide the variant, but a forced one does not follow from them.
             extra=f"{remote}\x1fvariant={drawn}" if drawn else remote,
+            size=str(tpl.size),
         )
         job = Job(template=tpl, values=values, format=fmt, key=key, variant=drawn)
         if raw is not None:
@@ -211,6 +224,7 @@ class Renderer:
                 cached=True,
                 timings=watch.timings,
                 variant=job.variant,
+                warnings=load_warnings(hit.warnings),
             )
         # Single flight: identical concurrent misses share one render. The render runs as its own
         # task so that a client hanging up does not cancel it for the others.
@@ -227,6 +241,7 @@ class Renderer:
             cached=False,
             timings={**watch.timings, **image.timings},
             variant=job.variant,
+            warnings=image.warnings,
         )
 
     def _fresh(self, entry: Entry) -> bool:
@@ -254,12 +269,16 @@ class Renderer:
                     template=job.template.name,
                     static_digest=job.template.static_digest,
                     jpeg_quality=self.settings.jpeg_quality if chromium_jpeg else None,
+                    size=job.template.size,
                 )
 
             # On a crashed page or a killed Chromium, the pool tries once more on a fresh page.
-            shot = await self.pool.run(attempt, time_limit=self.settings.render_timeout)
+            shot = await self.pool.run(
+                attempt, time_limit=self.settings.render_timeout, size=job.template.size
+            )
             watch.timings.update(shot.timings)
             watch.restart()
+            warnings = await self._check(job, shot)
             if shot.format == job.format == "jpeg":
                 body = shot.body
             else:
@@ -272,7 +291,8 @@ class Renderer:
             tracking.report(exc, template=job.template.name, key=job.key)
             raise
         etag = hashlib.blake2b(body, digest_size=16).hexdigest()
-        await self.layers.put(job.key, Entry(body=body, etag=etag, stored_at=time.time()))
+        entry = Entry(body, etag, time.time(), warnings=dump_warnings(warnings))
+        await self.layers.put(job.key, entry)
         watch.lap("store")
         if self.metrics is not None:
             self.metrics.image_rendered(job.template.name, job.format, watch.timings)
@@ -283,7 +303,37 @@ class Renderer:
             cached=False,
             timings=watch.timings,
             variant=job.variant,
+            warnings=warnings,
         )
+
+    async def _check(self, job: Job, shot: Capture) -> Warnings:
+        """The render's warnings: logged and counted; with ``strict``, Unrenderable instead."""
+        if self.coverage is None:
+            return Warnings(failed_images=tuple(shot.failed_images))
+        if shot.codes and self._fonts_digest != job.template.static_digest:
+            # The static folder changed: its web fonts may draw other characters now.
+            await asyncio.to_thread(self.coverage.use_static, self.settings.static_dir)
+            self._fonts_digest = job.template.static_digest
+        warnings = Warnings(
+            missing_glyphs=tuple(self.coverage.missing(shot.codes)),
+            failed_images=tuple(shot.failed_images),
+        )
+        if not warnings:
+            return warnings
+        name = job.template.name
+        log.warning("render of template %r: %s", name, warnings.message())
+        if self.metrics is not None:
+            for kind in warnings.kinds:
+                self.metrics.render_warning(name, kind)
+        if self.settings.strict:
+            detail: dict[str, Any] = {"template": name, **warnings.to_json(job.values)}
+            culprits = detail["parameters"]
+            if culprits:
+                detail["parameter"] = next(iter(culprits))
+            if self.metrics is not None:
+                self.metrics.render_failed(name, Unrenderable.kind)
+            raise Unrenderable(f"template {name!r}: {warnings.message()}", detail=detail)
+        return warnings
 
 
 def choose_variant(template: Template, values: Mapping[str, Any], forced: str | None) -> str:

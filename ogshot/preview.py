@@ -172,11 +172,12 @@ async def static_file(request: Request) -> Response:
 def _describe(renderer: Renderer, name: str) -> dict[str, Any]:
     template = renderer.catalog.get(name)
     settings = renderer.settings
+    width, height = template.size.pixels
     return {
         **template.describe(),
         "examples": template.examples(),
-        "width": round(settings.width * settings.device_scale_factor),
-        "height": round(settings.height * settings.device_scale_factor),
+        "width": width,
+        "height": height,
         "signed": bool(settings.secrets),
     }
 
@@ -221,6 +222,10 @@ async def render(request: Request) -> Response:
     }
     if image.variant:
         headers["x-ogshot-variant"] = image.variant
+    if image.warnings:
+        headers["x-ogshot-warning"] = image.warnings.header()
+        # For the studio: each warning next to the field whose value holds it (ASCII JSON).
+        headers["x-ogshot-warnings"] = json.dumps(image.warnings.to_json(params))
     return Response(image.body, media_type=image.content_type, headers=headers)
 
 

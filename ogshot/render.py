@@ -28,8 +28,10 @@ from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
 
+from .declarations import Size
 from .errors import BrowserError, RenderTimeout, TemplateError
 from .fit import FIT_JS
+from .glyphs import PROBE_JS
 from .pool import Slot
 from .timing import Stopwatch
 
@@ -88,6 +90,10 @@ class Capture:
     body: bytes  # a lossless PNG, or the final JPEG when Chromium was asked to encode one
     format: str = "png"
     timings: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
+    # What glyphs.py checks: the visible text's non-ASCII code points, and the images that
+    # failed (refused or 404 by the router, or an <img> that decoded to nothing).
+    codes: list[int] = field(default_factory=list)
+    failed_images: list[str] = field(default_factory=list)
 
     @property
     def png(self) -> bytes:
@@ -105,6 +111,7 @@ async def capture(
     template: str = "",
     static_digest: str = "",
     jpeg_quality: int | None = None,
+    size: Size | None = None,
 ) -> Capture:
     """Render ``html`` in ``slot`` and capture the viewport: a lossless PNG, or with
     ``jpeg_quality`` a baseline JPEG that Chromium encodes itself (faster than capturing a PNG and
@@ -113,7 +120,11 @@ async def capture(
     ``static_digest`` names the static folder's content: a warm page keeps the static files it
     has loaded (Blink's memory cache survives a rewritten document), so when the folder changed
     since the page's last render its cache is emptied first, or the new cache key would get an
-    image drawn with the old CSS."""
+    image drawn with the old CSS.
+
+    ``size``: the template's viewport and scale (None: the page's own, from the settings); the
+    page is switched to it when it shows another (``Emulation.setDeviceMetricsOverride``, one CDP
+    call)."""
     watch = Stopwatch()
     document = slot.document
     body = html.encode()
@@ -125,6 +136,10 @@ async def capture(
         async with asyncio.timeout(time_limit):
             if document.static_changed(static_digest):
                 await _send(slot, "Network.clearBrowserCache")
+            wanted = size or document.base_size
+            if wanted is not None and document.size != wanted:
+                await _resize(slot, wanted)
+                watch.lap("resize")
             url = document.load(body, scripted=_SCRIPTED.search(body) is not None)
             if url is not None:
                 await slot.page.goto(url, wait_until="load", timeout=0)
@@ -133,6 +148,8 @@ async def capture(
             watch.lap("load")
             await _ready(slot, template)
             watch.lap("ready")
+            probe = await _probe(slot)
+            watch.lap("check")
             shot = await _send(slot, "Page.captureScreenshot", shot_params)
             watch.lap("capture")
     except TimeoutError:
@@ -141,7 +158,14 @@ async def capture(
     except PlaywrightError as exc:
         slot.broken = True
         raise BrowserError(f"browser error: {_first_line(exc)}") from exc
-    return Capture(base64.b64decode(shot["data"]), shot_params["format"], watch.timings)
+    failed = [*document.failed_images, *probe.get("broken", [])]
+    return Capture(
+        base64.b64decode(shot["data"]),
+        shot_params["format"],
+        watch.timings,
+        codes=probe.get("codes", []),
+        failed_images=list(dict.fromkeys(failed)),
+    )
 
 
 async def _send(slot: Slot, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -170,6 +194,32 @@ async def _write(slot: Slot, html: str) -> None:
         tree = await _send(slot, "Page.getFrameTree")
         document.frame_id = tree["frameTree"]["frame"]["id"]
     await _send(slot, "Page.setDocumentContent", {"frameId": document.frame_id, "html": html})
+
+
+async def _resize(slot: Slot, size: Size) -> None:
+    params = {
+        "width": size.width,
+        "height": size.height,
+        "deviceScaleFactor": size.scale,
+        "mobile": False,
+    }
+    await _send(slot, "Emulation.setDeviceMetricsOverride", params)
+    slot.document.size = size
+
+
+async def _probe(slot: Slot) -> dict[str, Any]:
+    """What glyphs.py checks (its PROBE_JS), read from the ready page."""
+    result = await _send(slot, "Runtime.evaluate", {"expression": PROBE_JS, "returnByValue": True})
+    value = result.get("result", {}).get("value")
+    if not isinstance(value, dict):  # a template's script may have replaced what PROBE_JS uses
+        return {}
+    codes, broken = value.get("codes"), value.get("broken")
+    codes = codes if isinstance(codes, list) else []
+    broken = broken if isinstance(broken, list) else []
+    return {
+        "codes": [c for c in codes if isinstance(c, int) and 0 <= c <= 0x10FFFF],
+        "broken": [u for u in broken if isinstance(u, str)][:64],
+    }
 
 
 async def _ready(slot: Slot, template: str) -> None:

@@ -4,7 +4,8 @@ The pipeline builds one :class:`Router` from its assets and hands it to the pool
 :meth:`Router.for_page` in front of each page it opens. A navigation to a document URL gets that
 page's current document; ``/static/`` files and allowed remote images get what
 :class:`~ogshot.assets.Assets` has; other URLs on the page origin get a 404, and everything else
-is refused, so nothing a page asks for reaches the network through Chromium.
+is refused, so nothing a page asks for reaches the network through Chromium. An image that gets
+a 404 or is refused is noted on the page's document, for the render's warnings.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class Router:
                         document.showed_remote()
                     await route.fulfill(status=200, body=asset.body, headers=asset.headers)
                     return
+                if request.resource_type == "image":
+                    document.failed_image(url)
                 if url.startswith(ORIGIN):
                     await route.fulfill(status=404, body=b"not found")
                     return

@@ -182,13 +182,14 @@ def validate_request(
     """Raise what the server would answer a request for this URL with, if anything (4xx, or
     TemplateError for a declaration that does not parse). The values are checked as the text the
     URL carries."""
-    from .templates import Catalog  # the catalog (Jinja, TOML) only when asked to validate
+    from .templates import Catalog, Size  # the catalog (Jinja, TOML) only when asked to validate
 
     catalog = Catalog(
         settings.templates_dir,
         settings.static_dir,
         max_params=settings.max_params,
         max_param_length=settings.max_param_length,
+        size=Size(settings.width, settings.height, settings.device_scale_factor),
     )
     found = catalog.get(template)
     if normalize_format(fmt or "png") is None:

@@ -34,6 +34,7 @@ import jinja2
 import jinja2.meta
 
 from .declarations import DECLARATION as _DECLARATION
+from .declarations import DEFAULT_SIZE, Size
 from .declarations import read_declaration as _read_declaration
 from .errors import InvalidParameter, TemplateError, TemplateNotFound
 from .fields import PARAM_NAME_RE, TYPES, Param, json_value
@@ -41,7 +42,7 @@ from .filters import FILTERS
 from .jinja_errors import syntax_error_message
 from .variants import Variants
 
-__all__ = ["PARAM_NAME_RE", "TYPES", "Catalog", "Param", "StaticDigest", "Template"]
+__all__ = ["PARAM_NAME_RE", "TYPES", "Catalog", "Param", "Size", "StaticDigest", "Template"]
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 RESERVED_PARAMS = frozenset({"s"})  # the URL signature
@@ -60,6 +61,7 @@ class Template:
     # The Jinja environment of the same snapshot: renders exactly the sources that were digested.
     environment: jinja2.Environment = field(repr=False, compare=False)
     variants: Variants | None = None  # A/B variants, chosen per page (see variants.py)
+    size: Size = DEFAULT_SIZE  # declared in the block, else the settings' size
 
     def describe(self) -> dict[str, Any]:
         out = {
@@ -67,6 +69,12 @@ class Template:
             "description": self.description,
             "declared": self.declared,
             "params": [p.describe() for p in self.params.values()],
+            "size": {
+                "width": self.size.width,
+                "height": self.size.height,
+                "scale": self.size.scale,
+                "pixels": list(self.size.pixels),
+            },
         }
         if self.variants is not None:
             out["variants"] = self.variants.describe()
@@ -170,8 +178,10 @@ class Catalog:
         *,
         max_params: int = 32,
         max_param_length: int = 1000,
+        size: Size = DEFAULT_SIZE,
     ) -> None:
         self.root = Path(templates_dir)
+        self.size = size  # of a template that declares none
         self.max_params = max_params
         self.max_param_length = max_param_length
         self.static = StaticDigest(Path(static_dir))
@@ -275,7 +285,7 @@ class Catalog:
         if file in unreadable:
             raise TemplateError(f"cannot read {file}: {unreadable[file]}", template=name)
         source = sources[file]
-        declaration = _read_declaration(name, source)
+        declaration = _read_declaration(name, source, self.size)
         description, params = declaration.description, declaration.params
         declared = bool(params) or _DECLARATION.match(source) is not None
         environment = strict if declared else lenient
@@ -294,6 +304,7 @@ class Catalog:
             source_digest=h.hexdigest(),
             environment=environment,
             variants=declaration.variants,
+            size=declaration.size,
         )
 
     @staticmethod

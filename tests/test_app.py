@@ -420,6 +420,9 @@ EVERY_ERROR: list[errors.OgshotError] = [
     errors.TemplateNotFound("nope", ["article"]),
     errors.RequestTooLarge("query string is 9000 bytes"),
     errors.Overloaded("no page free", retry_after=7),
+    errors.Unrenderable(
+        "no installed font can draw U+F0000", detail={"missing_glyphs": ["U+F0000"]}
+    ),
     errors.RenderFailed("failed"),
     errors.TemplateError("syntax error", template="t", line=3),
     errors.BrowserError("page crashed"),

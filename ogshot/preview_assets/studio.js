@@ -46,6 +46,8 @@
     }
     const previous = state.template ? formStrings() : null;
     state.template = body;
+    // The frame takes the template's own shape (1200x630, 1080x1080, 1600x900, ...).
+    if (body.width && body.height) $("canvas").style.aspectRatio = `${body.width} / ${body.height}`;
     $("template-description").textContent =
       body.description || (body.declared ? "" : "This template declares no parameters: add any as key=value lines.");
     $("signed-note").textContent = body.signed ? "Signed URLs" : "Unsigned: set OGSHOT_SECRET to sign URLs";
@@ -314,6 +316,7 @@
     $("stat-size").textContent = `${state.width}×${state.height} · ${FORMATS[state.format]}`;
 
     clearFieldErrors();
+    showWarnings(response.headers.get("x-ogshot-warnings"));
     hideOverlay();
     updateCrops();
     updateEmbed();
@@ -335,7 +338,7 @@
     const detail = body.detail || {};
     clearFieldErrors();
     const fieldNode = detail.parameter && document.querySelector(`.field[data-param="${CSS.escape(detail.parameter)}"]`);
-    if (detail.kind === "parameter" && fieldNode) {
+    if ((detail.kind === "parameter" || detail.kind === "unrenderable") && fieldNode) {
       fieldNode.classList.add("invalid");
       fieldNode.querySelector(".field-error").textContent = body.error;
       hideOverlay();
@@ -364,13 +367,49 @@
     document.body.dataset.state = "error";
   }
 
+  // What the render could not draw (X-Ogshot-Warnings: JSON): next to the field whose value holds
+  // it, and in the stats line.
+  function showWarnings(header) {
+    let stat = $("stat-warning");
+    if (!stat) {
+      stat = el("span", { id: "stat-warning", class: "stat stat-warning" });
+      $("stat-size").after(stat);
+    }
+    stat.textContent = "";
+    if (!header) return;
+    let warnings;
+    try {
+      warnings = JSON.parse(header);
+    } catch {
+      return;
+    }
+    const glyphs = warnings.missing_glyphs || [];
+    const images = warnings.failed_images || [];
+    const parts = [];
+    if (glyphs.length) parts.push(`no font for ${glyphs.join(" ")}`);
+    if (images.length) parts.push(`failed: ${images.join(" ")}`);
+    stat.textContent = `⚠ ${parts.join(" · ")}`;
+    for (const [param, items] of Object.entries(warnings.parameters || {})) {
+      const node = document.querySelector(`.field[data-param="${CSS.escape(param)}"]`);
+      if (!node) continue;
+      const glyphsHere = items.filter((item) => item.startsWith("U+"));
+      const imagesHere = items.filter((item) => !item.startsWith("U+"));
+      const text = [
+        glyphsHere.length ? `No installed font can draw ${glyphsHere.join(" ")}: it shows as a box` : "",
+        imagesHere.length ? `Image failed to load: ${imagesHere.join(" ")}` : "",
+      ].filter(Boolean).join(". ");
+      node.classList.add("warned");
+      node.querySelector(".field-error").textContent = text;
+    }
+  }
+
   function hideOverlay() {
     $("error-overlay").hidden = true;
   }
 
   function clearFieldErrors() {
-    for (const node of document.querySelectorAll(".field.invalid")) {
-      node.classList.remove("invalid");
+    for (const node of document.querySelectorAll(".field.invalid, .field.warned")) {
+      node.classList.remove("invalid", "warned");
       node.querySelector(".field-error").textContent = "";
     }
   }
@@ -417,7 +456,9 @@
     }
     const band = Math.max(0, (1 - w / 2 / h) / 2) * 100;
     $("crop-guide").style.setProperty("--band", `${band}%`);
-    $("crop-guide").querySelector(".crop-label").textContent = `X / Twitter 2:1 crop · ${Math.round((h - w / 2) / 2)} px top and bottom`;
+    // A template wider than 2:1 loses its sides instead (the bands only mark top and bottom).
+    const lost = h >= w / 2 ? `${Math.round((h - w / 2) / 2)} px top and bottom` : `${Math.round((w - 2 * h) / 2)} px each side`;
+    $("crop-guide").querySelector(".crop-label").textContent = `X / Twitter 2:1 crop · ${lost}`;
   }
 
   function escapeAttr(text) {

@@ -1,0 +1,95 @@
+"""The studio with warnings and template sizes, in a real browser against a real uvicorn server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from ogshot.app import create_app
+from ogshot.chromium import ESSENTIAL_ARGS, find_chromium
+
+from .test_typography import TOFU, app_settings
+
+WAIT_MS = 15_000
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    settings = app_settings(tmp_path_factory.mktemp("studio-typography"), pool_size=2)
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("the uvicorn server did not start")
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=find_chromium(), args=list(ESSENTIAL_ARGS)
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    page = browser.new_page(viewport={"width": 1500, "height": 950})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    page.context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def open_studio(page: Page, url: str, template: str) -> None:
+    page.goto(f"{url}/preview/{template}")
+    page.wait_for_selector("body[data-state=ready]", timeout=WAIT_MS)
+
+
+def test_a_missing_glyph_is_shown_next_to_its_field_and_cleared_after(page: Page, url: str) -> None:
+    open_studio(page, url, "card")
+    field = '.field[data-param="title"]'
+    page.fill("#p-title", f"Box {TOFU} here")
+    page.wait_for_selector(f"{field}.warned", timeout=WAIT_MS)
+    message = page.locator(f"{field} .field-error").inner_text()
+    assert "U+F0000" in message and "font" in message
+    assert "U+F0000" in page.locator("#stat-warning").inner_text()
+    assert page.locator("#error-overlay").is_hidden()  # a warning, not an error: the image shows
+    page.fill("#p-title", "Nothing missing")
+    page.wait_for_selector(f"{field}:not(.warned)", timeout=WAIT_MS)
+    page.wait_for_function("() => document.getElementById('stat-warning').textContent === ''")
+
+
+def test_a_square_template_gets_a_square_frame_crops_and_meta_tags(page: Page, url: str) -> None:
+    open_studio(page, url, "square")
+    canvas = page.locator("#canvas").bounding_box()
+    assert canvas and abs(canvas["width"] / canvas["height"] - 1.0) < 0.01
+    assert page.locator("#stat-size").inner_text().startswith("1080\u00d71080")
+    # X shows a 2:1 centre crop: (1080 - 540) / 2 px off the top and the bottom.
+    x_note = page.locator('[data-platform="x"] h3').inner_text()
+    assert "270 px off top and bottom" in x_note
+    meta = page.locator("#meta-tags").inner_text()
+    assert '<meta property="og:image:width" content="1080">' in meta
+    assert '<meta property="og:image:height" content="1080">' in meta
+    page.click("label.switch:has(#show-crop)")
+    band = page.locator("#crop-guide .crop-band.top").bounding_box()
+    frame = page.locator("#canvas").bounding_box()
+    assert band and frame
+    assert abs(band["height"] / frame["height"] - 270 / 1080) < 0.005
