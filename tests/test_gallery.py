@@ -209,7 +209,9 @@ def layout_page(browser: Browser, client: TestClient) -> Iterator[Page]:
     page.close()
 
 
-def layout(page: Page, html: str) -> dict[str, Any]:
+def layout(page: Page, html: str, template: Template) -> dict[str, Any]:
+    """Lay ``html`` out at the template's own size (1080x1080 for a square one)."""
+    page.set_viewport_size({"width": template.size.width, "height": template.size.height})
     page.document["html"] = html  # type: ignore[attr-defined]
     page.goto(f"{ORIGIN}/")
     page.evaluate(READY_JS)
@@ -250,7 +252,7 @@ def assert_text_fits(name: str, case: str, found: dict[str, Any]) -> None:
 def test_examples_fit(layout_page: Page, catalog: Catalog, name: str) -> None:
     template = catalog.get(name)
     html = catalog.render_html(template, catalog.validate(template, query(template.examples())))
-    assert_text_fits(name, "examples", layout(layout_page, html))
+    assert_text_fits(name, "examples", layout(layout_page, html, template))
 
 
 @pytest.mark.parametrize("name", TEMPLATES)
@@ -262,7 +264,7 @@ def test_hazardous_text_fits_and_is_drawn(
     for case, values in hazards(template).items():
         params = query(values)
         html = catalog.render_html(template, catalog.validate(template, params))
-        found = layout(layout_page, html)
+        found = layout(layout_page, html, template)
         assert_text_fits(name, case, found)
         for fit in found["fits"]:
             assert fit["size"] >= 12, f"{name}/{case}: text shrunk to {fit['size']} px"
