@@ -18,7 +18,8 @@ from ogshot.app import create_app
 from ogshot.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-COLUMNS, TILE_WIDTH, GAP = 3, 600, 24
+COLUMNS, TILE_WIDTH, TILE_HEIGHT, GAP = 3, 600, 315, 24
+BACKDROP = [236, 238, 243]
 
 
 def render_examples(client: TestClient) -> dict[str, bytes]:
@@ -37,12 +38,16 @@ def tile(shots: dict[str, bytes]) -> pyvips.Image:
     tiles = []
     for data in shots.values():
         image = pyvips.Image.new_from_buffer(data, "")[:3]
-        image = image.resize(TILE_WIDTH / image.width, kernel="lanczos3")
-        tiles.append(image.embed(GAP // 2, GAP // 2, image.width + GAP, image.height + GAP,
-                                 extend="background", background=[236, 238, 243]))
-    grid = pyvips.Image.arrayjoin(tiles, across=COLUMNS, background=[236, 238, 243])
+        # Every card at one height, centred in its cell: a square post stays square.
+        image = image.resize(min(TILE_WIDTH / image.width, TILE_HEIGHT / image.height),
+                             kernel="lanczos3")
+        left = GAP // 2 + (TILE_WIDTH - image.width) // 2
+        top = GAP // 2 + (TILE_HEIGHT - image.height) // 2
+        tiles.append(image.embed(left, top, TILE_WIDTH + GAP, TILE_HEIGHT + GAP,
+                                 extend="background", background=BACKDROP))
+    grid = pyvips.Image.arrayjoin(tiles, across=COLUMNS, background=BACKDROP)
     return grid.embed(GAP // 2, GAP // 2, grid.width + GAP, grid.height + GAP,
-                      extend="background", background=[236, 238, 243])
+                      extend="background", background=BACKDROP)
 
 
 def main() -> None:
