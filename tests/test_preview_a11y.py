@@ -11,7 +11,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page
 
 from .conftest import make_settings
-from .test_preview_browser import WAIT_MS, Live, launch, serve
+from .live import WAIT_MS, Live, launch, serve
 
 BLOCKING = ("serious", "critical")
 
