@@ -16,14 +16,15 @@ import time
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import tracking
 from .assets import Assets
 from .cache import Entry, ImageCache, cache_key
 from .compress import CONTENT_TYPES, encode, normalize_format
 from .config import Settings
-from .errors import InvalidFormat, RenderFailed, TemplateNotFound
+from .errors import InvalidFormat, OgshotError, RenderFailed, TemplateNotFound
+from .freshness import split_version
 from .layers import Layers
 from .lru import LRU
 from .pool import Pool, Slot
@@ -42,6 +43,10 @@ __all__ = ["Image", "Renderer"]
 
 log = logging.getLogger("ogshot")
 
+# Seconds before a key whose refresh failed is tried again: a failure can be instant (an
+# overloaded pool), and a hot stale URL must not turn into one failing render per request.
+REFRESH_RETRY_AFTER = 10.0
+
 @dataclass(frozen=True)
 class Image:
     body: bytes
@@ -49,6 +54,8 @@ class Image:
     format: str
     cached: bool
     timings: Mapping[str, float] = field(default_factory=dict)  # stage -> milliseconds
+    stale: bool = False  # past the cache TTL: served while one background render refreshes it
+    version: str = ""  # the version of the template that made it (what versioned URLs carry)
 
     @property
     def content_type(self) -> str:
@@ -89,6 +96,7 @@ class Renderer:
         self._inflight: dict[str, asyncio.Task[Image]] = {}
         # The hit path: a repeated request skips validation and hashing (jobs by raw request).
         self._jobs: LRU[Job] = LRU(max_entries=10_000)
+        self._refresh_failed: LRU[float] = LRU(max_entries=10_000)  # key -> monotonic time
 
     @property
     def cache(self) -> ImageCache:
@@ -136,8 +144,11 @@ class Renderer:
     ) -> Job:
         """Validate a request and compute its cache key; raises 4xx errors. Touches no browser.
 
-        ``remote``: the hashes of the remote images the request uses (``RemoteImages.pin``)."""
+        The version parameter ``v`` (freshness.py) is checked and set aside: every version gets
+        the current image. ``remote``: the hashes of the remote images the request uses
+        (``RemoteImages.pin``)."""
         tpl = self.catalog.get(template)
+        params, _requested = split_version(params)
         raw: Hashable | None = (template, format, remote, tuple(params.items()))
         try:
             hash(raw)
@@ -176,9 +187,20 @@ class Renderer:
         watch.lap("validate")
         hit = await self.layers.get(job.key)
         watch.lap("cache")
-        if hit is not None and self._fresh(hit):
+        state = self._freshness(hit) if hit is not None else "expired"
+        if hit is not None and state != "expired":
+            if state == "stale":  # served now; one render in the background replaces it
+                self._refresh(job)
+                if self.metrics is not None:
+                    self.metrics.stale.inc()
             return Image(
-                body=hit.body, etag=hit.etag, format=job.format, cached=True, timings=watch.timings
+                body=hit.body,
+                etag=hit.etag,
+                format=job.format,
+                cached=True,
+                timings=watch.timings,
+                stale=state == "stale",
+                version=job.template.version,
             )
         # Single flight: identical concurrent misses share one render. The render runs as its own
         # task so that a client hanging up does not cancel it for the others.
@@ -194,11 +216,48 @@ class Renderer:
             format=image.format,
             cached=False,
             timings={**watch.timings, **image.timings},
+            version=job.template.version,
         )
 
-    def _fresh(self, entry: Entry) -> bool:
+    def _freshness(self, entry: Entry) -> Literal["fresh", "stale", "expired"]:
+        """fresh (within cache_ttl), stale (within stale_ttl past it) or expired (a miss)."""
         ttl = self.settings.cache_ttl
-        return not ttl or time.time() - entry.stored_at < ttl
+        age = time.time() - entry.stored_at
+        if not ttl or age < ttl:
+            return "fresh"
+        return "stale" if age < ttl + self.settings.stale_ttl else "expired"
+
+    def _refresh(self, job: Job) -> None:
+        """Render a stale entry's key again in the background, unless a render of it already
+        runs. It is the key's single flight, so a miss meanwhile waits for it; no client holds
+        it, so none hanging up cancels it; when it fails the stale entry stays."""
+        if job.key in self._inflight:
+            return
+        failed_at = self._refresh_failed.get(job.key)
+        if failed_at is not None and time.monotonic() - failed_at < REFRESH_RETRY_AFTER:
+            return
+        task = asyncio.ensure_future(self._make(job))
+        self._inflight[job.key] = task
+        task.add_done_callback(lambda _t: self._inflight.pop(job.key, None))
+        task.add_done_callback(lambda t: self._refreshed(job, t))
+
+    def _refreshed(self, job: Job, task: asyncio.Task[Image]) -> None:
+        if task.cancelled():  # shutting down
+            return
+        exc = task.exception()  # retrieved here: no "exception was never retrieved" later
+        if exc is None:
+            self._refresh_failed.pop(job.key)
+        else:
+            self._refresh_failed.set(job.key, time.monotonic())
+            why = exc.message if isinstance(exc, OgshotError) else f"{type(exc).__name__}: {exc}"
+            log.warning(
+                "refresh of a stale %r image failed (%s); the stale copy is served until one "
+                "succeeds",
+                job.template.name,
+                why,
+            )
+        if self.metrics is not None:
+            self.metrics.refreshes.labels("error" if exc is not None else "ok").inc()
 
     def cache_sizes(self) -> list[tuple[str, int, int]]:
         """(layer, entries, bytes) of this node's cache layers; blocking."""

@@ -38,6 +38,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .errors import OgshotError, TemplateError
+from .freshness import VERSION_PARAM, cache_status
 from .http_errors import ErrorRoute
 from .params import query_params
 from .pipeline import Renderer
@@ -195,9 +196,12 @@ async def render(request: Request) -> Response:
     headers = {
         **NO_STORE,
         "etag": f'"{image.etag}"',
-        "x-ogshot-cache": "hit" if image.cached else "miss",
+        "x-ogshot-cache": cache_status(cached=image.cached, stale=image.stale),
         "server-timing": server_timing(timings),
-        "x-ogshot-url": signed_path(renderer.settings, name, params, ext),
+        # The URL to paste: versioned, so it is immutable and a redesign still reaches crawlers.
+        "x-ogshot-url": signed_path(
+            renderer.settings, name, {**params, VERSION_PARAM: image.version}, ext
+        ),
     }
     return Response(image.body, media_type=image.content_type, headers=headers)
 

@@ -36,14 +36,14 @@ import jinja2.meta
 from .declarations import DECLARATION as _DECLARATION
 from .declarations import parse_declaration as _parse_declaration
 from .errors import InvalidParameter, TemplateError, TemplateNotFound
-from .fields import PARAM_NAME_RE, TYPES, Param, json_value
+from .fields import PARAM_NAME_RE, RESERVED_PARAMS, TYPES, Param, json_value
 from .filters import FILTERS
+from .freshness import version_of
 from .jinja_errors import syntax_error_message
 
 __all__ = ["PARAM_NAME_RE", "TYPES", "Catalog", "Param", "StaticDigest", "Template"]
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-RESERVED_PARAMS = frozenset({"s"})  # the URL signature
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,9 +59,15 @@ class Template:
     # The Jinja environment of the same snapshot: renders exactly the sources that were digested.
     environment: jinja2.Environment = field(repr=False, compare=False)
 
+    @property
+    def version(self) -> str:
+        """What versioned URLs carry as ``v`` (freshness.py): changes whenever ``digest`` does."""
+        return version_of(self.digest)
+
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "version": self.version,
             "description": self.description,
             "declared": self.declared,
             "params": [p.describe() for p in self.params.values()],
