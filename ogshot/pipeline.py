@@ -97,6 +97,7 @@ class Renderer:
         # The hit path: a repeated request skips validation and hashing (jobs by raw request).
         self._jobs: LRU[Job] = LRU(max_entries=10_000)
         self._refresh_failed: LRU[float] = LRU(max_entries=10_000)  # key -> monotonic time
+        self._refreshing: set[asyncio.Task[Image]] = set()  # background refreshes, for close()
 
     @property
     def cache(self) -> ImageCache:
@@ -109,6 +110,8 @@ class Renderer:
         await self.pool.start()
 
     async def close(self) -> None:
+        for task in self._refreshing:  # requests are done by now: spare the browser
+            task.cancel()
         await self.watcher.close()
         await self.pool.close()
         await self.layers.close()
@@ -238,7 +241,9 @@ class Renderer:
             return
         task = asyncio.ensure_future(self._make(job))
         self._inflight[job.key] = task
+        self._refreshing.add(task)
         task.add_done_callback(lambda _t: self._inflight.pop(job.key, None))
+        task.add_done_callback(self._refreshing.discard)
         task.add_done_callback(lambda t: self._refreshed(job, t))
 
     def _refreshed(self, job: Job, task: asyncio.Task[Image]) -> None:

@@ -262,7 +262,7 @@ def test_past_its_ttl_an_image_is_served_stale_while_one_refresh_replaces_it(
         # the short policy even though the URL is versioned; one render refreshes it.
         with ThreadPoolExecutor(4) as pool:
             answers = list(pool.map(lambda _: client.get(url), range(4)))
-        assert answers[0].headers["x-ogshot-cache"] == "stale"
+        assert "stale" in [answer.headers["x-ogshot-cache"] for answer in answers]
         for answer in answers:
             assert answer.status_code == 200
             assert answer.content == first.content
