@@ -47,6 +47,7 @@ log = logging.getLogger("ogshot")
 # overloaded pool), and a hot stale URL must not turn into one failing render per request.
 REFRESH_RETRY_AFTER = 10.0
 
+
 @dataclass(frozen=True)
 class Image:
     body: bytes
@@ -110,7 +111,7 @@ class Renderer:
         await self.pool.start()
 
     async def close(self) -> None:
-        for task in self._refreshing:  # requests are done by now: spare the browser
+        for task in list(self._refreshing):  # requests are done by now: spare the browser
             task.cancel()
         await self.watcher.close()
         await self.pool.close()
