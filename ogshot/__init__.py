@@ -60,6 +60,7 @@ def sign_url(
     secret: str | None = None,
     settings: Settings | None = None,
     validate: bool = False,
+    version: str | None = None,
 ) -> str:
     """The /og URL of ``template`` with ``params`` (see ``ogshot.signing.sign_url``)."""
     from .signing import sign_url as _sign_url
@@ -72,4 +73,5 @@ def sign_url(
         secret=secret,
         settings=settings,
         validate=validate,
+        version=version,
     )

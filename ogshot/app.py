@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import activity, preview, signing, tracking
+from . import activity, freshness, preview, signing, tracking
 from .activity import Activity
 from .alerts import Alerter, Health
 from .config import Settings
@@ -57,7 +57,7 @@ async def og_path(request: Request) -> Response:
     signature = params.pop(signing.SIGNATURE_PARAM, None)
     signing.check(settings, name, params, ext or "png", signature)
     image = await renderer_of(request).image(name, params, ext or "png")
-    return image_response(request, image)
+    return image_response(request, image, requested=params.get(freshness.VERSION_PARAM))
 
 
 async def og_query(request: Request) -> Response:
@@ -71,13 +71,20 @@ async def og_query(request: Request) -> Response:
     fmt = query.pop("format", "png")
     data = query.pop("data", None)
     signature = query.pop(signing.SIGNATURE_PARAM, None)
+    version = query.pop(freshness.VERSION_PARAM, None)
     if query:
         extra = sorted(query)[0]
-        raise InvalidParameter(extra, "unknown query parameter here (use template, data, format)")
+        raise InvalidParameter(
+            extra, "unknown query parameter here (use template, data, format, v)"
+        )
     params = _parse_data(data) if data is not None else {}
+    if version is not None:  # v may sit beside data or inside it, not both
+        if freshness.VERSION_PARAM in params:
+            raise InvalidParameter(freshness.VERSION_PARAM, "given both in data and in the query")
+        params[freshness.VERSION_PARAM] = version
     signing.check(settings, name, params, fmt, signature)
     image = await renderer_of(request).image(name, params, fmt)
-    return image_response(request, image)
+    return image_response(request, image, requested=params.get(freshness.VERSION_PARAM))
 
 
 def _parse_data(text: str) -> dict[str, Any]:
@@ -120,14 +127,22 @@ def _nesting(text: str) -> int:
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def image_response(request: Request, image: Image) -> Response:
+def image_response(request: Request, image: Image, *, requested: str | None = None) -> Response:
+    """The answer with ``image``; ``requested``: the version the URL carries (freshness.py)."""
     settings = renderer_of(request).settings
     request.scope["ogshot"].update(format=image.format, timings=image.timings)
     etag = f'"{image.etag}"'
+    promise = freshness.promise(
+        settings,
+        requested=requested,
+        current=image.version,
+        cached=image.cached,
+        stale=image.stale,
+    )
     headers = {
         "etag": etag,
-        "cache-control": settings.effective_cache_control,
-        "x-ogshot-cache": "hit" if image.cached else "miss",
+        "cache-control": promise.cache_control,
+        "x-ogshot-cache": promise.cache,
         "server-timing": server_timing(image.timings),
         "accept-ranges": "bytes",
         "vary": "Accept-Encoding",

@@ -92,7 +92,14 @@ class Settings:
     # Seconds past cache_ttl that an image may still be served while one refresh runs (and when
     # rendering fails); the disk cache and Redis keep entries this much longer.
     stale_ttl: int = 7 * 24 * 3600
-    cache_control: str = ""  # empty: "public, max-age=<cache_ttl>, immutable"
+    # Cache-Control of images (see freshness.py): a URL with the template's current version is
+    # immutable for versioned_max_age; one without (or with an old version) is kept max_age, then
+    # revalidated by ETag, and may be served stale meanwhile or when ogshot fails.
+    versioned_max_age: int = 365 * 24 * 3600
+    max_age: int = 24 * 3600
+    stale_while_revalidate: int = 7 * 24 * 3600  # 0: not said
+    stale_if_error: int = 7 * 24 * 3600  # 0: not said
+    cache_control: str = ""  # set: this Cache-Control for every image instead of the above
     memory_cache_size: Bytes = 64 << 20  # hot images kept in memory in front of the disk cache
     pool_size: int = field(default_factory=_default_pool_size)
     render_timeout: float = 10.0
@@ -147,6 +154,8 @@ class Settings:
         _check(self.cache_size, "cache_size", lambda v: v >= 0, "must be >= 0")
         _check(self.cache_ttl, "cache_ttl", lambda v: v >= 0, "must be >= 0")
         _check(self.stale_ttl, "stale_ttl", lambda v: v >= 0, "must be >= 0")
+        for name in ("versioned_max_age", "max_age", "stale_while_revalidate", "stale_if_error"):
+            _check(getattr(self, name), name, lambda v: v >= 0, "must be >= 0")
         _check(self.memory_cache_size, "memory_cache_size", lambda v: v >= 0, "must be >= 0")
         _check(self.width, "width", lambda v: 1 <= v <= 4096, "must be 1..4096")
         _check(self.height, "height", lambda v: 1 <= v <= 4096, "must be 1..4096")
@@ -183,10 +192,6 @@ class Settings:
                 raise ConfigError("launch_args", arg, "would let pages reach the network")
         isolated = self.launch_args + tuple(a for a in ISOLATION_ARGS if a not in self.launch_args)
         object.__setattr__(self, "launch_args", isolated)
-
-    @property
-    def effective_cache_control(self) -> str:
-        return self.cache_control or f"public, max-age={self.cache_ttl}, immutable"
 
     @property
     def effective_queue_size(self) -> int:

@@ -16,7 +16,7 @@ import tomllib
 from typing import Any
 
 from .errors import InvalidParameter, TemplateError
-from .fields import PARAM_NAME_RE, TYPES, Param
+from .fields import PARAM_NAME_RE, RESERVED_PARAMS, TYPES, Param
 from .variants import MAX_VARIANTS, VARIABLE, VARIANT_NAME_RE, Variants
 
 __all__ = [
@@ -235,6 +235,12 @@ def _param(block: _Block, pname: str, spec: Any) -> Param:
         raise block.error(
             f"{where}: not a valid parameter name (letters, digits and _; not starting with "
             "a digit)",
+            block.line_of(pname, param=True),
+        )
+    if pname in RESERVED_PARAMS:
+        raise block.error(
+            f"{where}: {pname!r} is reserved for every URL (s: the signature, v: the template "
+            "version); choose another name",
             block.line_of(pname, param=True),
         )
     for key, value in spec.items():

@@ -12,7 +12,8 @@ from typing import Any
 from . import __version__
 from .config import Settings
 from .errors import OgshotError
-from .fields import COLOUR_PATTERN, json_value
+from .fields import COLOUR_PATTERN, RESERVED_PARAMS, json_value
+from .freshness import VERSION_PARAM, VERSION_PATTERN
 from .templates import Catalog, Param, Template
 
 __all__ = ["openapi"]
@@ -135,7 +136,7 @@ def _template_params(template: Template, settings: Settings) -> list[dict[str, A
                     "maxProperties": settings.max_params,
                     "propertyNames": {
                         "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$",
-                        "not": {"const": "s"},
+                        "not": {"enum": sorted(RESERVED_PARAMS)},
                     },
                     "additionalProperties": {
                         "type": "string",
@@ -154,6 +155,26 @@ def _template_params(template: Template, settings: Settings) -> list[dict[str, A
             **({"example": param.example} if param.example is not None else {}),
         }
         for param in template.params.values()
+    ]
+
+
+def _version(template: Template | None) -> list[dict[str, Any]]:
+    """The reserved ``v`` (freshness.py): the current one makes the answer immutable."""
+    current = f" (now {template.version})" if template is not None else ""
+    return [
+        {
+            "name": VERSION_PARAM,
+            "in": "query",
+            "required": False,
+            "description": (
+                f"The template's version{current}, as `ogshot url` and sign_url write it. "
+                "The image is always the current one; with the current version it is cached "
+                "immutably, without one or with an old one for OGSHOT_MAX_AGE (revalidated by "
+                "ETag)"
+            ),
+            "schema": {"type": "string", "pattern": VERSION_PATTERN},
+            **({"example": template.version} if template is not None else {}),
+        }
     ]
 
 
@@ -208,6 +229,7 @@ def _image_operation(template: Template, settings: Settings, method: str) -> dic
                 "schema": {"enum": FORMATS},
             },
             *_template_params(template, settings),
+            *_version(template),
             *_signature(settings),
             *_conditional(),
         ],
@@ -240,6 +262,7 @@ def _query_operation(names: list[str], settings: Settings, method: str) -> dict[
                 "required": False,
                 "schema": {"enum": FORMATS, "default": "png"},
             },
+            *_version(None),
             *_signature(settings),
             *_conditional(),
         ],
@@ -388,11 +411,19 @@ def _ready_operation() -> dict[str, Any]:
 _HEADERS = {
     "ETag": {"description": "Strong ETag: a hash of the image bytes", "schema": {"type": "string"}},
     "Cache-Control": {
-        "description": "public, max-age=<OGSHOT_CACHE_TTL>, immutable (or OGSHOT_CACHE_CONTROL)",
+        "description": (
+            "With the template's current version v: public, max-age=<OGSHOT_VERSIONED_MAX_AGE>, "
+            "immutable. Without a version, with an old one, or served stale: public, "
+            "max-age=<OGSHOT_MAX_AGE>, stale-while-revalidate=..., stale-if-error=... "
+            "(OGSHOT_CACHE_CONTROL replaces both)"
+        ),
         "schema": {"type": "string"},
     },
     "No-Store": {"description": "no-store", "schema": {"const": "no-store"}},
-    "X-Ogshot-Cache": {"description": "hit or miss", "schema": {"enum": ["hit", "miss"]}},
+    "X-Ogshot-Cache": {
+        "description": "hit, miss, or stale (past its TTL: served while one refresh runs)",
+        "schema": {"enum": ["hit", "miss", "stale"]},
+    },
     "X-Ogshot-Error": {"description": "why the render failed", "schema": {"type": "string"}},
     "X-Ogshot-Warning": {
         "description": (

@@ -16,14 +16,22 @@ import time
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import tracking
 from .assets import Assets
 from .cache import Entry, ImageCache, cache_key
 from .compress import CONTENT_TYPES, encode, normalize_format
 from .config import Settings
-from .errors import InvalidFormat, InvalidParameter, RenderFailed, TemplateNotFound, Unrenderable
+from .errors import (
+    InvalidFormat,
+    InvalidParameter,
+    OgshotError,
+    RenderFailed,
+    TemplateNotFound,
+    Unrenderable,
+)
+from .freshness import split_version
 from .glyphs import NO_WARNINGS, Coverage, Warnings, dump_warnings, load_warnings
 from .layers import Layers
 from .lru import LRU
@@ -44,6 +52,11 @@ __all__ = ["Image", "Renderer"]
 
 log = logging.getLogger("ogshot")
 
+# Seconds before a key whose refresh failed is tried again: a failure can be instant (an
+# overloaded pool), and a hot stale URL must not turn into one failing render per request.
+REFRESH_RETRY_AFTER = 10.0
+
+
 @dataclass(frozen=True)
 class Image:
     body: bytes
@@ -54,6 +67,8 @@ class Image:
     # What the render that made it could not draw; kept with the cached image in every layer.
     warnings: Warnings = NO_WARNINGS
     variant: str = ""  # the A/B variant drawn, when the template declares variants
+    stale: bool = False  # past the cache TTL: served while one background render refreshes it
+    version: str = ""  # the version of the template that made it (what versioned URLs carry)
 
     @property
     def content_type(self) -> str:
@@ -106,6 +121,8 @@ class Renderer:
         # The fonts Chromium can fall back to (read at start), for the missing-glyph check.
         self.coverage: Coverage | None = None
         self._fonts_digest: str | None = None
+        self._refresh_failed: LRU[float] = LRU(max_entries=10_000)  # key -> monotonic time
+        self._refreshing: set[asyncio.Task[Image]] = set()  # background refreshes, for close()
 
     @property
     def cache(self) -> ImageCache:
@@ -123,6 +140,8 @@ class Renderer:
             self.coverage = await fonts
 
     async def close(self) -> None:
+        for task in list(self._refreshing):  # requests are done by now: spare the browser
+            task.cancel()
         await self.watcher.close()
         await self.pool.close()
         await self.layers.close()
@@ -164,10 +183,12 @@ class Renderer:
     ) -> Job:
         """Validate a request and compute its cache key; raises 4xx errors. Touches no browser.
 
-        ``remote``: the hashes of the remote images the request uses (``RemoteImages.pin``).
-        ``variant``: force this A/B variant instead of the page's own (the studio's side by side).
-        """
+        The version parameter ``v`` (freshness.py) is checked and set aside: every version gets
+        the current image. ``remote``: the hashes of the remote images the request uses
+        (``RemoteImages.pin``). ``variant``: force this A/B variant instead of the page's own
+        (the studio's side by side)."""
         tpl = self.catalog.get(template)
+        params, _requested = split_version(params)
         raw: Hashable | None = (template, format, remote, variant, tuple(params.items()))
         try:
             hash(raw)
@@ -216,7 +237,12 @@ class Renderer:
         watch.lap("validate")
         hit = await self.layers.get(job.key)
         watch.lap("cache")
-        if hit is not None and self._fresh(hit):
+        state = self._freshness(hit) if hit is not None else "expired"
+        if hit is not None and state != "expired":
+            if state == "stale":  # served now; one render in the background replaces it
+                self._refresh(job)
+                if self.metrics is not None:
+                    self.metrics.stale.inc()
             return Image(
                 body=hit.body,
                 etag=hit.etag,
@@ -225,6 +251,8 @@ class Renderer:
                 timings=watch.timings,
                 variant=job.variant,
                 warnings=load_warnings(hit.warnings),
+                stale=state == "stale",
+                version=job.template.version,
             )
         # Single flight: identical concurrent misses share one render. The render runs as its own
         # task so that a client hanging up does not cancel it for the others.
@@ -242,11 +270,50 @@ class Renderer:
             timings={**watch.timings, **image.timings},
             variant=job.variant,
             warnings=image.warnings,
+            version=job.template.version,
         )
 
-    def _fresh(self, entry: Entry) -> bool:
+    def _freshness(self, entry: Entry) -> Literal["fresh", "stale", "expired"]:
+        """fresh (within cache_ttl), stale (within stale_ttl past it) or expired (a miss)."""
         ttl = self.settings.cache_ttl
-        return not ttl or time.time() - entry.stored_at < ttl
+        age = time.time() - entry.stored_at
+        if not ttl or age < ttl:
+            return "fresh"
+        return "stale" if age < ttl + self.settings.stale_ttl else "expired"
+
+    def _refresh(self, job: Job) -> None:
+        """Render a stale entry's key again in the background, unless a render of it already
+        runs. It is the key's single flight, so a miss meanwhile waits for it; no client holds
+        it, so none hanging up cancels it; when it fails the stale entry stays."""
+        if job.key in self._inflight:
+            return
+        failed_at = self._refresh_failed.get(job.key)
+        if failed_at is not None and time.monotonic() - failed_at < REFRESH_RETRY_AFTER:
+            return
+        task = asyncio.ensure_future(self._make(job))
+        self._inflight[job.key] = task
+        self._refreshing.add(task)
+        task.add_done_callback(lambda _t: self._inflight.pop(job.key, None))
+        task.add_done_callback(self._refreshing.discard)
+        task.add_done_callback(lambda t: self._refreshed(job, t))
+
+    def _refreshed(self, job: Job, task: asyncio.Task[Image]) -> None:
+        if task.cancelled():  # shutting down
+            return
+        exc = task.exception()  # retrieved here: no "exception was never retrieved" later
+        if exc is None:
+            self._refresh_failed.pop(job.key)
+        else:
+            self._refresh_failed.set(job.key, time.monotonic())
+            why = exc.message if isinstance(exc, OgshotError) else f"{type(exc).__name__}: {exc}"
+            log.warning(
+                "refresh of a stale %r image failed (%s); the stale copy is served until one "
+                "succeeds",
+                job.template.name,
+                why,
+            )
+        if self.metrics is not None:
+            self.metrics.refreshes.labels("error" if exc is not None else "ok").inc()
 
     def cache_sizes(self) -> list[tuple[str, int, int]]:
         """(layer, entries, bytes) of this node's cache layers; blocking."""

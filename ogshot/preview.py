@@ -44,6 +44,7 @@ from starlette.staticfiles import StaticFiles
 from . import preview_html
 from .assets import Assets
 from .errors import OgshotError, TemplateError, TemplateNotFound
+from .freshness import VERSION_PARAM, cache_status
 from .http_errors import ErrorRoute
 from .params import query_params
 from .pipeline import Renderer
@@ -216,9 +217,12 @@ async def render(request: Request) -> Response:
     headers = {
         **NO_STORE,
         "etag": f'"{image.etag}"',
-        "x-ogshot-cache": "hit" if image.cached else "miss",
+        "x-ogshot-cache": cache_status(cached=image.cached, stale=image.stale),
         "server-timing": server_timing(timings),
-        "x-ogshot-url": signed_path(renderer.settings, name, params, ext),
+        # The URL to paste: versioned, so it is immutable and a redesign still reaches crawlers.
+        "x-ogshot-url": signed_path(
+            renderer.settings, name, {**params, VERSION_PARAM: image.version}, ext
+        ),
     }
     if image.variant:
         headers["x-ogshot-variant"] = image.variant

@@ -16,6 +16,9 @@ Several secrets may be configured for rotation: the first signs, every one verif
 constant-time.
 
 A parameter whose value is ``None`` is left out of a URL (the template uses its default).
+
+``sign_url`` adds the template's current version ``v`` (freshness.py), which the signature covers
+like any parameter: the URL is then immutable for caches, and a redesign makes a new URL.
 """
 
 from __future__ import annotations
@@ -26,12 +29,17 @@ import hmac
 import json
 import warnings
 from collections.abc import Iterable, Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .config import Settings
-from .errors import Forbidden, InvalidFormat, RequestTooLarge
+from .errors import Forbidden, InvalidFormat, OgshotError, RequestTooLarge
 from .formats import normalize_format
+from .freshness import VERSION_PARAM, check_version, split_version
+
+if TYPE_CHECKING:
+    from .templates import Catalog
 
 __all__ = [
     "SIGNATURE_PARAM",
@@ -47,6 +55,10 @@ __all__ = [
 SIGNATURE_PARAM = "s"
 _VERSION = "ogshot-url-v1"
 _warned_unsigned = False  # sign_url warns once per process about unsigned URLs
+_warned_unversioned = False  # ... and about URLs without a version
+# The templates as sign_url last read them, by folder, with the file stats they were read at: a
+# web app building many URLs reads the folder once, and again when a file changes.
+_catalogs: dict[tuple[Path, Path, int, int], tuple[dict[str, tuple[int, int]], Catalog]] = {}
 
 
 def _text(value: Any) -> str:
@@ -144,6 +156,7 @@ def sign_url(
     secret: str | None = None,
     settings: Settings | None = None,
     validate: bool = False,
+    version: str | None = None,
 ) -> str:
     """The /og URL of ``template`` with ``params``; ``base`` (``https://og.example.com``) is put
     in front.
@@ -152,9 +165,23 @@ def sign_url(
     either the URL is unsigned, and a warning says so (once per process). ``None`` values are
     left out. ``validate=True`` checks template, format and parameters against the templates in
     ``settings.templates_dir`` exactly as the server will, raising the error the server would
-    answer with (TemplateNotFound, InvalidFormat, InvalidParameter, TemplateError)."""
+    answer with (TemplateNotFound, InvalidFormat, InvalidParameter, TemplateError).
+
+    The URL carries the template's version ``v``: ``version`` when given (``""``: none), else a
+    ``v`` in ``params``, else the current version of the template in ``settings.templates_dir``
+    and ``settings.static_dir`` (which must be the server's). When this machine has no such
+    template the URL has no version, and a warning says so (once per process): it still works,
+    with the short cache policy instead of ``immutable``."""
     settings = settings or Settings.load()
     params = {key: value for key, value in params.items() if value is not None}
+    if version is None and VERSION_PARAM in params:
+        version = params[VERSION_PARAM]
+    if version is None:
+        # Quietly none when validating: validate_request then raises the server's answer.
+        version = _current_version(settings, template, warn=not validate)
+    params.pop(VERSION_PARAM, None)
+    if version:
+        params[VERSION_PARAM] = check_version(version)
     path = signed_path(settings, template, params, format, secret=secret)
     if validate:  # in the server's order: the query's size, then template, format, values
         query = path.partition("?")[2]
@@ -176,23 +203,57 @@ def sign_url(
     return base.rstrip("/") + path
 
 
+def _current_version(settings: Settings, template: str, *, warn: bool) -> str:
+    """The template's current version; "" when it cannot be read here (and a warning once)."""
+    try:
+        return _catalog(settings).get(template).version
+    except OgshotError as exc:
+        global _warned_unversioned
+        if warn and not _warned_unversioned:
+            _warned_unversioned = True
+            warnings.warn(
+                f"ogshot.sign_url: {exc.message} (templates_dir {settings.templates_dir}), so the "
+                f"URL carries no version ({VERSION_PARAM}=...): caches keep it only for "
+                "OGSHOT_MAX_AGE instead of immutably; pass version= or point templates_dir at "
+                "the server's templates",
+                UserWarning,
+                stacklevel=3,
+            )
+        return ""
+
+
+def _catalog(settings: Settings) -> Catalog:
+    """The templates as the server reads them, read again only when a file changed. Blocking."""
+    from .templates import Catalog, Size, file_stats  # the catalog (Jinja, TOML) only if needed
+
+    templates, static = Path(settings.templates_dir), Path(settings.static_dir)
+    key = (templates.resolve(), static.resolve(), settings.max_params, settings.max_param_length)
+    stats = {**file_stats(templates), **file_stats(static)}
+    known = _catalogs.get(key)
+    if known is not None and known[0] == stats:
+        return known[1]
+    catalog = Catalog(
+        templates,
+        static,
+        max_params=settings.max_params,
+        max_param_length=settings.max_param_length,
+        size=Size(settings.width, settings.height, settings.device_scale_factor),
+    )
+    catalog.refresh()
+    _catalogs[key] = (stats, catalog)
+    return catalog
+
+
 def validate_request(
     settings: Settings, template: str, params: Mapping[str, Any], fmt: str
 ) -> None:
     """Raise what the server would answer a request for this URL with, if anything (4xx, or
     TemplateError for a declaration that does not parse). The values are checked as the text the
     URL carries."""
-    from .templates import Catalog, Size  # the catalog (Jinja, TOML) only when asked to validate
-
-    catalog = Catalog(
-        settings.templates_dir,
-        settings.static_dir,
-        max_params=settings.max_params,
-        max_param_length=settings.max_param_length,
-        size=Size(settings.width, settings.height, settings.device_scale_factor),
-    )
+    catalog = _catalog(settings)
     found = catalog.get(template)
     if normalize_format(fmt or "png") is None:
         raise InvalidFormat(f"unknown format {fmt!r} (use png, jpg, jpeg or webp)")
     carried = {k: _text(v) for k, v in params.items() if k != SIGNATURE_PARAM}
-    catalog.validate(found, carried)
+    values, _requested = split_version(carried)  # any well-formed version is taken
+    catalog.validate(found, values)

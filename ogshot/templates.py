@@ -37,15 +37,15 @@ from .declarations import DECLARATION as _DECLARATION
 from .declarations import DEFAULT_SIZE, Size
 from .declarations import read_declaration as _read_declaration
 from .errors import InvalidParameter, TemplateError, TemplateNotFound
-from .fields import PARAM_NAME_RE, TYPES, Param, json_value
+from .fields import PARAM_NAME_RE, RESERVED_PARAMS, TYPES, Param, json_value
 from .filters import FILTERS
+from .freshness import version_of
 from .jinja_errors import syntax_error_message
 from .variants import Variants
 
 __all__ = ["PARAM_NAME_RE", "TYPES", "Catalog", "Param", "Size", "StaticDigest", "Template"]
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-RESERVED_PARAMS = frozenset({"s"})  # the URL signature
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,9 +63,15 @@ class Template:
     variants: Variants | None = None  # A/B variants, chosen per page (see variants.py)
     size: Size = DEFAULT_SIZE  # declared in the block, else the settings' size
 
+    @property
+    def version(self) -> str:
+        """What versioned URLs carry as ``v`` (freshness.py): changes whenever ``digest`` does."""
+        return version_of(self.digest)
+
     def describe(self) -> dict[str, Any]:
         out = {
             "name": self.name,
+            "version": self.version,
             "description": self.description,
             "declared": self.declared,
             "params": [p.describe() for p in self.params.values()],

@@ -110,7 +110,10 @@ def test_second_request_is_a_hit_and_does_not_touch_the_browser(client: TestClie
     assert renders(client) == before
     assert second.content == first.content
     assert second.headers["etag"] == first.headers["etag"]
-    assert second.headers["cache-control"] == "public, max-age=604800, immutable"
+    # No version in the URL: a short max-age, revalidated by ETag (tests/test_freshness.py)
+    assert second.headers["cache-control"] == (
+        "public, max-age=86400, stale-while-revalidate=604800, stale-if-error=604800"
+    )
     assert "cache;dur=" in second.headers["server-timing"]
     assert "capture;dur=" in first.headers["server-timing"]
 
@@ -305,7 +308,8 @@ def test_a_render_past_the_deadline_gets_504_and_the_pool_recovers(tmp_path: Pat
 
 
 def test_images_expire_after_the_ttl(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, cache_ttl=1, pool_size=1)
+    # stale_ttl=0: nothing is served past the TTL (stale serving: tests/test_freshness.py)
+    settings = make_settings(tmp_path, cache_ttl=1, stale_ttl=0, pool_size=1, max_age=60)
     with TestClient(create_app(settings)) as client:
         url = "/og/minimal.png?title=ttl"
         assert client.get(url).headers["x-ogshot-cache"] == "miss"
@@ -313,7 +317,9 @@ def test_images_expire_after_the_ttl(tmp_path: Path) -> None:
         time.sleep(1.2)
         expired = client.get(url)
         assert expired.headers["x-ogshot-cache"] == "miss"  # neither memory nor disk kept it
-        assert expired.headers["cache-control"] == "public, max-age=1, immutable"
+        assert expired.headers["cache-control"] == (
+            "public, max-age=60, stale-while-revalidate=604800, stale-if-error=604800"
+        )
 
 
 @pytest.mark.parametrize(("memory", "after_disk_clear"), [("64MiB", "hit"), ("0", "miss")])

@@ -21,7 +21,9 @@ def test_defaults_match_the_documented_ones(tmp_path: Path) -> None:
     assert settings.host == "127.0.0.1" and settings.port == 8000
     assert settings.cache_size == 1 << 30
     assert settings.cache_ttl == 604800
-    assert settings.effective_cache_control == "public, max-age=604800, immutable"
+    assert (settings.versioned_max_age, settings.max_age) == (31536000, 86400)
+    assert (settings.stale_while_revalidate, settings.stale_if_error) == (604800, 604800)
+    assert settings.cache_control == ""
     assert (settings.width, settings.height, settings.device_scale_factor) == (1200, 630, 1.0)
     assert settings.pool_size >= 1
 

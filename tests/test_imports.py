@@ -14,6 +14,7 @@ import pytest
 import ogshot
 from ogshot.config import Settings
 from ogshot.signing import signed_path
+from ogshot.templates import Catalog
 
 from .conftest import ROOT
 
@@ -54,7 +55,8 @@ def test_sign_url_loads_no_browser_and_no_image_library() -> None:
     )
     assert out["heavy"] == []
     settings = Settings.load(environ={}, config_file=None, secrets=("first",))
-    expected = signed_path(settings, "article", {"title": "Hello", "n": 3}, "webp")
+    version = Catalog(ROOT / "html_templates", ROOT / "static").get("article").version
+    expected = signed_path(settings, "article", {"title": "Hello", "n": 3, "v": version}, "webp")
     assert out["url"] == "https://og.test" + expected
     assert "&s=" in out["url"]
 

@@ -122,7 +122,9 @@ def test_the_second_request_is_answered_by_nginx_alone(fleet: Fleet) -> None:
     first = fleet.get(path)
     assert first.status_code == 200, first.text
     assert first.headers["x-cache-status"] == "MISS"
-    assert first.headers["cache-control"] == "public, max-age=604800, immutable"
+    assert first.headers["cache-control"] == (
+        "public, max-age=86400, stale-while-revalidate=604800, stale-if-error=604800"
+    )
     assert (image_of(first.content).width, image_of(first.content).height) == (1200, 630)
     assert wait_for(lambda: fleet.reached(path) == 1)  # the miss shows in a node's log
 

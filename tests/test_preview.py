@@ -169,7 +169,12 @@ def test_render_is_the_og_pipeline_with_timing_cache_and_the_og_url(dev: TestCli
     og_url = first.headers["x-ogshot-url"]
     path, _, og_query = og_url.partition("?")
     assert path == "/og/minimal.png"
-    assert parse_qs(og_query) == {"title": ["Studio render 🎨"], "background": ["#ff0000"]}
+    version = dev.get("/preview/_api/templates/minimal").json()["version"]
+    assert parse_qs(og_query) == {
+        "title": ["Studio render 🎨"],
+        "background": ["#ff0000"],
+        "v": [version],  # versioned: immutable, and a redesign makes a new URL
+    }
     second = dev.get(f"/preview/_render/minimal.png?{query}")
     assert second.headers["x-ogshot-cache"] == "hit"
     assert second.content == first.content
@@ -177,6 +182,7 @@ def test_render_is_the_og_pipeline_with_timing_cache_and_the_og_url(dev: TestCli
     served = dev.get(og_url)
     assert served.status_code == 200
     assert served.headers["x-ogshot-cache"] == "hit"
+    assert served.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert served.content == first.content
 
 
@@ -185,7 +191,8 @@ def test_render_in_each_format(dev: TestClient, ext: str, content_type: str) -> 
     response = dev.get(f"/preview/_render/minimal.{ext}?title=formats")
     assert response.status_code == 200
     assert response.headers["content-type"] == content_type
-    assert response.headers["x-ogshot-url"] == f"/og/minimal.{ext}?title=formats"
+    version = dev.get("/preview/_api/templates/minimal").json()["version"]
+    assert response.headers["x-ogshot-url"] == f"/og/minimal.{ext}?title=formats&v={version}"
     png = dev.get("/preview/_render/minimal.png?title=formats").content
     assert mean_difference(png, response.content) < 3.0
 

@@ -20,14 +20,20 @@ from ogshot.cli import cli
 from ogshot.config import Settings
 from ogshot.errors import InvalidFormat, InvalidParameter, RequestTooLarge, TemplateNotFound
 from ogshot.signing import canonical, sign, signed_path, verify
+from ogshot.templates import Catalog
 
-from .conftest import make_settings
+from .conftest import ROOT, make_settings
 
 NEW, OLD = "new-secret-2026", "old-secret-2025"
 
 
 def settings_with(*secrets: str) -> Settings:
     return Settings.load(environ={}, config_file=None, secrets=secrets)
+
+
+def current(template: str) -> str:
+    """The shipped template's version, which sign_url adds as ``v`` (tests/test_freshness.py)."""
+    return Catalog(ROOT / "html_templates", ROOT / "static").get(template).version
 
 
 # -- the signature itself ----------------------------------------------------------------------
@@ -82,26 +88,29 @@ def test_signed_path_and_sign_url() -> None:
     url = ogshot.sign_url(
         "article", {"title": "x"}, "png", base="https://og.example.com/", settings=settings
     )
-    assert url == "https://og.example.com" + signed_path(settings, "article", {"title": "x"}, "png")
+    versioned = {"title": "x", "v": current("article")}
+    assert url == "https://og.example.com" + signed_path(settings, "article", versioned, "png")
 
 
 def test_none_means_leave_it_out() -> None:
     settings = settings_with(NEW)
     url = ogshot.sign_url("minimal", {"title": "x", "background": None}, settings=settings)
     assert "null" not in url and "background" not in url
-    assert url == signed_path(settings, "minimal", {"title": "x"}, "png")
-    assert signed_path(settings, "minimal", {"title": "x", "size": None}, "png") == url
+    versioned = {"title": "x", "v": current("minimal")}
+    assert url == signed_path(settings, "minimal", versioned, "png")
+    assert signed_path(settings, "minimal", {**versioned, "size": None}, "png") == url
 
 
 def test_an_explicit_secret_signs_over_the_setting() -> None:
     settings = settings_with(OLD)
     url = ogshot.sign_url("article", {"title": "x"}, "webp", secret=NEW, settings=settings)
-    assert dict(parse_qsl(urlsplit(url).query))["s"] == sign(NEW, "article", {"title": "x"}, "webp")
+    versioned = {"title": "x", "v": current("article")}
+    assert dict(parse_qsl(urlsplit(url).query))["s"] == sign(NEW, "article", versioned, "webp")
     unsigned = settings_with()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a secret given: nothing to warn about
         url = ogshot.sign_url("article", {"title": "x"}, secret=NEW, settings=unsigned)
-    assert dict(parse_qsl(urlsplit(url).query))["s"] == sign(NEW, "article", {"title": "x"}, "png")
+    assert dict(parse_qsl(urlsplit(url).query))["s"] == sign(NEW, "article", versioned, "png")
 
 
 def test_an_unsigned_url_warns_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -110,7 +119,8 @@ def test_an_unsigned_url_warns_once(monkeypatch: pytest.MonkeyPatch) -> None:
         first = ogshot.sign_url("minimal", {"title": "x"}, settings=settings_with())
         second = ogshot.sign_url("minimal", {"title": "y"}, settings=settings_with())
     assert len([w for w in caught if "not signed" in str(w.message)]) == 1
-    assert first == "/og/minimal.png?title=x" and second == "/og/minimal.png?title=y"
+    v = current("minimal")
+    assert first == f"/og/minimal.png?title=x&v={v}" and second == f"/og/minimal.png?title=y&v={v}"
 
 
 @pytest.mark.parametrize(
@@ -139,7 +149,7 @@ def test_validate_refuses_what_the_server_would(
     settings = settings_with(NEW)
     with pytest.raises(error, match=words):
         ogshot.sign_url(template, params, fmt, settings=settings, validate=True)
-    # Without validate=True nothing is looked up: the URL is made as asked.
+    # Without validate=True nothing is checked (the version is looked up): the URL is made as asked.
     assert ogshot.sign_url(template, params, fmt, settings=settings).startswith(f"/og/{template}.")
 
 
@@ -165,12 +175,13 @@ def test_cli_url_prints_a_signed_url(monkeypatch: pytest.MonkeyPatch) -> None:
         cli, ["url", "article", "title=Hello world", "--format", "webp", "--base", "https://h"]
     )
     assert result.exit_code == 0, result.output
-    expected = signed_path(settings_with(NEW), "article", {"title": "Hello world"}, "webp")
+    versioned = {"title": "Hello world", "v": current("article")}
+    expected = signed_path(settings_with(NEW), "article", versioned, "webp")
     assert result.stdout.strip() == "https://h" + expected
     monkeypatch.delenv("OGSHOT_SECRET")
     unsigned = runner.invoke(cli, ["url", "minimal", "title=x"])
     assert unsigned.exit_code == 0
-    assert unsigned.stdout.strip() == "/og/minimal.png?title=x"
+    assert unsigned.stdout.strip() == f"/og/minimal.png?title=x&v={current('minimal')}"
     assert "not signed" in unsigned.stderr
     assert "UserWarning" not in unsigned.stderr  # said once, in the CLI's words
 
