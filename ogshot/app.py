@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import preview, signing, tracking
+from . import admin, preview, signing, tracking
 from .alerts import Alerter, Health
 from .config import Settings
 from .errors import InvalidParameter, OgshotError
@@ -198,10 +198,19 @@ async def readyz(request: Request) -> Response:
     renderer = renderer_of(request)
     pool = renderer.pool.stats()
     ready = renderer.pool.ready and pool["idle"] + pool["busy"] > 0
+    fleet = renderer.layers.fleet
     body = {
         "ready": ready,
         "pool": pool,
         "cache": {"healthy": renderer.cache.healthy, "errors": renderer.cache.errors},
+        # Redis down is not "not ready": the node serves from its disk cache and renders alone.
+        "redis": None
+        if fleet is None
+        else {
+            "healthy": fleet.healthy,
+            "errors": fleet.errors,
+            "purge_generation": fleet.purges.generation,
+        },
         "version": __version__,
     }
     return JSONResponse(body, status_code=200 if ready else 503)
@@ -229,8 +238,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.renderer = renderer  # for tests and tools that hold the app
         syncing = asyncio.ensure_future(_sync_metrics(metrics, renderer)) if metrics else None
         if alerter is not None:
+            fleet = renderer.layers.fleet
             alerter.health = lambda: Health(
-                pool=renderer.pool.stats(), cache_healthy=renderer.cache.healthy, redis_healthy=None
+                pool=renderer.pool.stats(),
+                cache_healthy=renderer.cache.healthy,
+                redis_healthy=None if fleet is None else fleet.healthy,
             )
             await alerter.start()
         try:
@@ -253,6 +265,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/openapi.json", openapi_json, methods=["GET", "HEAD"]),
+        Route("/admin/purge", admin.purge, methods=["POST"]),
     ]
     metrics = Metrics() if settings.metrics else None
     alerter = Alerter(settings, _no_health) if settings.alert_webhook else None

@@ -42,6 +42,7 @@ __all__ = ["Image", "Renderer"]
 
 log = logging.getLogger("ogshot")
 
+
 @dataclass(frozen=True)
 class Image:
     body: bytes
@@ -98,6 +99,7 @@ class Renderer:
     async def start(self) -> None:
         await self.watcher.start()  # first, so that nothing saved during the first read is missed
         await asyncio.to_thread(self.catalog.refresh)
+        await self.layers.start()
         await self.pool.start()
 
     async def close(self) -> None:
@@ -163,8 +165,9 @@ class Renderer:
             self._jobs.set(raw, job)
         return job
 
-    async def image(self, template: str, params: Mapping[str, Any], format: str = "png") -> Image:
-        watch = Stopwatch()
+    async def resolve(self, template: str, params: Mapping[str, Any], format: str = "png") -> Job:
+        """The job of a request, its cache key final: remote images pinned (what ``image`` and
+        a purge by URL both use)."""
         try:
             job = self.prepare(template, params, format)
         except TemplateNotFound:
@@ -173,8 +176,13 @@ class Renderer:
         pinned = await self.remote.pin(job.values)
         if pinned:  # the remote images' bytes decide the pixels too
             job = self.prepare(template, params, format, remote=pinned)
+        return job
+
+    async def image(self, template: str, params: Mapping[str, Any], format: str = "png") -> Image:
+        watch = Stopwatch()
+        job = await self.resolve(template, params, format)
         watch.lap("validate")
-        hit = await self.layers.get(job.key)
+        hit = await self.layers.get(job.key, template=job.template.name)
         watch.lap("cache")
         if hit is not None and self._fresh(hit):
             return Image(
@@ -205,6 +213,42 @@ class Renderer:
         return self.layers.sizes()
 
     async def _make(self, job: Job) -> Image:
+        """Render ``job``, once fleet-wide: with Redis, the node that takes the key's lock renders
+        and the others wait for its image (and render themselves if it goes away without one)."""
+        fleet = self.layers.fleet
+        if fleet is None:
+            return await self._render(job)
+        watch = Stopwatch()
+        # A waiter gives up when a render of its own would have had to be done.
+        deadline = time.monotonic() + self.settings.queue_timeout + self.settings.render_timeout
+        lock = await fleet.lock(job.key)
+        while lock is None and time.monotonic() < deadline:
+            found = await fleet.wait(job.key, deadline, newer_than=self._made_after(job))
+            if found is not None:
+                await self.layers.put(job.key, found, shared=False)
+                watch.lap("fleet")
+                if self.metrics is not None:
+                    self.metrics.singleflight.labels("fleet").inc()
+                return Image(
+                    body=found.body,
+                    etag=found.etag,
+                    format=job.format,
+                    cached=False,
+                    timings=watch.timings,
+                )
+            lock = await fleet.lock(job.key)  # its holder went away: one waiter takes over
+        try:
+            return await self._render(job)
+        finally:
+            await fleet.unlock(lock)
+
+    def _made_after(self, job: Job) -> float:
+        """An image of ``job`` made before this is not the one being waited for: stale (a refresh
+        is running) or purged."""
+        ttl = self.settings.cache_ttl
+        return max(time.time() - ttl if ttl else 0.0, self.layers.made_after(job.template.name))
+
+    async def _render(self, job: Job) -> Image:
         watch = Stopwatch()
         try:
             html = self.catalog.render_html(job.template, job.values)
@@ -239,7 +283,8 @@ class Renderer:
             tracking.report(exc, template=job.template.name, key=job.key)
             raise
         etag = hashlib.blake2b(body, digest_size=16).hexdigest()
-        await self.layers.put(job.key, Entry(body=body, etag=etag, stored_at=time.time()))
+        entry = Entry(body=body, etag=etag, stored_at=time.time())
+        await self.layers.put(job.key, entry, template=job.template.name)
         watch.lap("store")
         if self.metrics is not None:
             self.metrics.image_rendered(job.template.name, job.format, watch.timings)
@@ -255,5 +300,6 @@ def _fleet(settings: Settings) -> Fleet | None:
     return Fleet(
         settings.redis_url,
         keep=settings.cache_ttl + settings.stale_ttl if settings.cache_ttl else 0,
-        lock_ttl=settings.render_timeout + 5,
+        # A little over the longest a render may hold it: its wait for a page, then its deadline.
+        lock_ttl=settings.queue_timeout + settings.render_timeout + 5,
     )
