@@ -160,8 +160,12 @@ class Fleet:
                     pipe.set(PREFIX + "purged:" + key, repr(now), ex=self.keep or None)
                 pipe.hset(PREFIX + "purges", "keys", repr(now))
             pipe.incr(PREFIX + "purge:generation")
-            async with asyncio.timeout(self.timeout * 4):
-                done = await pipe.execute()
+            try:
+                async with asyncio.timeout(self.timeout * 4):
+                    done = await pipe.execute()
+            except Exception as exc:
+                self._failed(exc)
+                raise
         return int(done[-1])
 
     async def purge_template(self, template: str) -> tuple[int, int]:
@@ -171,15 +175,19 @@ class Fleet:
         Raises when Redis cannot be reached."""
         now = time.time()
         index = PREFIX + "tpl:" + template
-        async with asyncio.timeout(self.timeout * 4):
-            keys = [_text(k) for k in await self.redis.smembers(index)]
-            async with self.redis.pipeline(transaction=True) as pipe:
-                if keys:
-                    pipe.delete(*(PREFIX + "img:" + k for k in keys))
-                pipe.delete(index)
-                pipe.hset(PREFIX + "purges", "tpl:" + template, repr(now))
-                pipe.incr(PREFIX + "purge:generation")
-                done = await pipe.execute()
+        try:
+            async with asyncio.timeout(self.timeout * 4):
+                keys = [_text(k) for k in await self.redis.smembers(index)]
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    if keys:
+                        pipe.delete(*(PREFIX + "img:" + k for k in keys))
+                    pipe.delete(index)
+                    pipe.hset(PREFIX + "purges", "tpl:" + template, repr(now))
+                    pipe.incr(PREFIX + "purge:generation")
+                    done = await pipe.execute()
+        except Exception as exc:
+            self._failed(exc)
+            raise
         return int(done[-1]), int(done[0]) if keys else 0
 
     async def generation(self) -> int | None:
@@ -231,19 +239,7 @@ class Fleet:
         except (LockError, asyncio.CancelledError):
             raise
         except Exception as exc:
-            self.errors += 1
-            if self.on_error is not None:
-                self.on_error()
-            self._retry_at = time.monotonic() + self.RETRY_AFTER
-            if self._down_since is None:
-                self._down_since = time.monotonic()
-                log.error(
-                    "Redis at %s unavailable (%s: %s); serving from the disk cache and rendering "
-                    "alone until it is back",
-                    _safe_url(self.url),
-                    type(exc).__name__,
-                    exc,
-                )
+            self._failed(exc)
             return fallback
         if self._down_since is not None:
             log.warning(
@@ -253,6 +249,22 @@ class Fleet:
             )
             self._down_since = None
         return result
+
+    def _failed(self, exc: Exception) -> None:
+        """Count a failed call; log the first of an outage; leave Redis alone for a while."""
+        self.errors += 1
+        if self.on_error is not None:
+            self.on_error()
+        self._retry_at = time.monotonic() + self.RETRY_AFTER
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            log.error(
+                "Redis at %s unavailable (%s: %s); serving from the disk cache and rendering "
+                "alone until it is back",
+                _safe_url(self.url),
+                type(exc).__name__,
+                exc,
+            )
 
 
 def _text(raw: bytes | str) -> str:

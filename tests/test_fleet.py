@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from ogshot.cache import Entry
+from ogshot.config import Settings
 from ogshot.fleet import ALONE, Fleet
+from ogshot.layers import Layers
 
 from .services import RedisServer
 
@@ -180,3 +182,45 @@ def test_redis_killed_then_restarted(tmp_path: Path, caplog: pytest.LogCaptureFi
     downs = [r for r in caplog.records if "unavailable" in r.getMessage()]
     backs = [r for r in caplog.records if "is back after" in r.getMessage()]
     assert len(downs) == 1 and len(backs) == 1, [r.getMessage() for r in caplog.records]
+
+
+def test_copies_on_another_node_die_with_a_purge(redis_server: RedisServer, tmp_path: Path) -> None:
+    """Node b holds copies (memory and disk) of what node a made; a's purges reach them."""
+
+    async def scenario() -> None:
+        a = Layers(Settings(cache_dir=tmp_path / "a"), fleet=fleet(redis_server))
+        b = Layers(Settings(cache_dir=tmp_path / "b"), fleet=fleet(redis_server))
+        await a.start()
+        await b.start()
+        old = Entry(b"old image", "o" * 32, round(time.time(), 3))  # as the layers keep it
+        for key, template in (("n1", "tpl-a"), ("n2", "tpl-a"), ("n3", "tpl-b")):
+            await a.put(key, old, template=template)
+            assert await b.get(key, template=template) == old  # from Redis, copied nearer
+        assert b.disk.get("n1") == old and b.memory.get("n1") == old
+
+        async def learnt(layers: Layers, generation: int | None) -> None:
+            assert generation is not None and layers.fleet is not None
+            for _ in range(100):  # b reads the purge record about once a second
+                if layers.fleet.purges.generation >= generation:
+                    return
+                await asyncio.sleep(0.05)
+            raise AssertionError(f"generation {generation} not seen")
+
+        await learnt(b, await a.purge(["n1"]))
+        assert await b.get("n1", template="tpl-a") is None
+        assert b.disk.get("n1") is None and b.memory.get("n1") is None  # removed, not skipped
+        assert await b.get("n2", template="tpl-a") == old  # checked against Redis: not purged
+
+        generation, deleted = await a.purge_template("tpl-a")
+        assert deleted == 1  # n2 (n1 was purged already)
+        await learnt(b, generation)
+        assert await b.get("n2", template="tpl-a") is None
+        assert await b.get("n3", template="tpl-b") == old
+
+        new = Entry(b"new image", "n" * 32, round(time.time(), 3))  # made after the purges
+        await a.put("n2", new, template="tpl-a")
+        assert await b.get("n2", template="tpl-a") == new
+        await a.close()
+        await b.close()
+
+    asyncio.run(scenario())
