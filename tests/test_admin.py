@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from ogshot.app import create_app
 
 from .conftest import make_settings
-from .services import RedisServer
+from .services import RedisServer, free_port
 
 TOKEN = "s3cret-admin-token"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
@@ -35,7 +35,8 @@ def renders(client: TestClient) -> int:
 def cached(client: TestClient, url: str) -> str:
     response = client.get(url)
     assert response.status_code == 200, response.text
-    return response.headers["x-ogshot-cache"]
+    found: str = response.headers["x-ogshot-cache"]
+    return found
 
 
 def test_off_without_a_token(client: TestClient) -> None:
@@ -152,3 +153,21 @@ def test_purge_with_redis_down_is_503_and_purges_nothing(tmp_path: Path) -> None
             assert cached(client, url) == "hit"  # still there: the purge did not happen
     finally:
         redis.stop()
+
+
+def test_the_cli_needs_one_target_a_token_and_a_server(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from ogshot.cli import cli
+
+    runner = CliRunner()
+    env = {"OGSHOT_ADMIN_TOKEN": TOKEN}
+    nothing = runner.invoke(cli, ["purge"], env=env)
+    assert nothing.exit_code == 2 and "give one of" in nothing.output
+    both = runner.invoke(cli, ["purge", "article", "--key", "a" * 64], env=env)
+    assert both.exit_code == 2 and "give one of" in both.output
+    no_token = runner.invoke(cli, ["purge", "article"], env={"OGSHOT_ADMIN_TOKEN": ""})
+    assert no_token.exit_code == 1 and "OGSHOT_ADMIN_TOKEN is not set" in no_token.output
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    down = runner.invoke(cli, ["purge", "article", "--server", closed], env=env)
+    assert down.exit_code == 1 and closed in down.output

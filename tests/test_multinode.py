@@ -4,9 +4,13 @@ and Redis killed mid-load then restarted."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
@@ -61,6 +65,20 @@ def counter(node: Server, name: str, **labels: str) -> float:
 
 def renders(node: Server) -> float:
     return counter(node, "ogshot_images_rendered")
+
+
+def generation_seen(node: Server) -> int:
+    """The purge generation a node has read from Redis."""
+    seen: int = node.get("/readyz").json()["redis"]["purge_generation"]
+    return seen
+
+
+def caught_up(node: Server, generation: int) -> Callable[[], bool]:
+    return lambda: generation_seen(node) >= generation
+
+
+def redis_healthy(node: Server, healthy: bool) -> Callable[[], bool]:
+    return lambda: node.get("/readyz").json()["redis"]["healthy"] is healthy
 
 
 def image(title: str) -> str:
@@ -125,8 +143,7 @@ def test_a_purge_on_one_node_reaches_every_node(nodes: tuple[Server, ...]) -> No
     generation = response.json()["generation"]
     for node in (b, c):  # each learns of it within about a second
         assert wait_for(
-            lambda node=node: node.get("/readyz").json()["redis"]["purge_generation"]
-            >= generation,
+            caught_up(node, generation),
             timeout=10,
         )
     assert b.get(url).headers["x-ogshot-cache"] == "miss"
@@ -134,6 +151,36 @@ def test_a_purge_on_one_node_reaches_every_node(nodes: tuple[Server, ...]) -> No
     assert c.get(url).headers["x-ogshot-cache"] == "hit"  # b's new render, through Redis
     assert a.get(url).headers["x-ogshot-cache"] == "hit"
     assert [renders(n) for n in (a, c)] == [before[0], before[2]]
+
+
+def test_ogshot_purge_of_a_template_reaches_every_node(nodes: tuple[Server, ...]) -> None:
+    a, b, c = nodes
+    quotes = [f"/og/quote.png?quote={quote(f'cli purge {i}')}" for i in range(2)]
+    kept = image("not a quote")
+    for url in [*quotes, kept]:
+        a.get(url)
+        assert b.get(url).headers["x-ogshot-cache"] == "hit"  # copied to b's disk and memory
+    env = {**os.environ, "OGSHOT_ADMIN_TOKEN": TOKEN}
+    env.pop("OGSHOT_CONFIG", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "ogshot", "purge", "quote", "--server", a.base],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["template"] == "quote" and answer["deleted"] == 2
+    for node in (b, c):
+        assert wait_for(
+            caught_up(node, answer["generation"]),
+            timeout=10,
+        )
+    assert b.get(quotes[0]).headers["x-ogshot-cache"] == "miss"
+    assert c.get(quotes[1]).headers["x-ogshot-cache"] == "miss"
+    assert c.get(quotes[0]).headers["x-ogshot-cache"] == "hit"  # b's new render
+    assert b.get(kept).headers["x-ogshot-cache"] == "hit"
 
 
 def test_redis_killed_mid_load_then_restarted(
@@ -159,7 +206,7 @@ def test_redis_killed_mid_load_then_restarted(
         assert wait_for(lambda: len(statuses) >= 10, timeout=60)
         redis.stop()  # SIGKILL, mid-load
         for node in nodes:  # each notices by itself, and stays ready
-            assert wait_for(lambda node=node: not node.get("/readyz").json()["redis"]["healthy"])
+            assert wait_for(redis_healthy(node, False))
             assert node.get("/readyz").status_code == 200
         during = len(statuses)
         assert wait_for(lambda: len(statuses) >= during + 10, timeout=60)
@@ -168,7 +215,7 @@ def test_redis_killed_mid_load_then_restarted(
         assert alone.status_code == 200 and alone.headers["x-ogshot-cache"] == "miss"
         redis.start()  # same port, empty
         for node in nodes:  # each reconnects by itself
-            assert wait_for(lambda node=node: node.get("/readyz").json()["redis"]["healthy"])
+            assert wait_for(redis_healthy(node, True))
     finally:
         stop.set()
         for thread in threads:
