@@ -60,7 +60,7 @@ class Layers:
             max_workers=DISK_THREADS, thread_name_prefix="ogshot-cache"
         )
         # key -> the key-purge time it was checked against (see the module docstring).
-        self._checked: LRU[float] = LRU(max_entries=100_000)
+        self._checked: LRU[float] = LRU(max_entries=20_000)  # evicted: checked once more
         self._local_templates: dict[str, float] = {}  # template purges without Redis
         self._watching: asyncio.Task[None] | None = None
         if fleet is not None and metrics is not None:
@@ -76,12 +76,17 @@ class Layers:
         """The entry under ``key`` from the nearest layer that has a live one (``template``: the
         template it belongs to, for purges by template)."""
         found = self.memory.get(key)
-        if found is not None and not await self._live(key, found, template, local=True):
+        if found is not None:
+            # The hit path: decided without awaiting unless a purge makes this copy doubtful.
+            live = self._verdict(key, found, template, local=True)
+            if live is None:
+                live = await self._live(key, found, template, local=True)
+            if live:
+                self._count("memory", found)
+                return found
             self.memory.pop(key)
             found = None
         self._count("memory", found)
-        if found is not None:
-            return found
         loop = asyncio.get_running_loop()
         found = await loop.run_in_executor(self._threads, self.disk.get, key)
         if found is not None and not await self._live(key, found, template, local=True):
@@ -157,6 +162,20 @@ class Layers:
 
     async def _live(self, key: str, entry: Entry, template: str, *, local: bool) -> bool:
         """False for a copy that a purge killed (see the module docstring)."""
+        verdict = self._verdict(key, entry, template, local=local)
+        if verdict is not None:
+            return verdict
+        assert self.fleet is not None
+        purged_at = await self.fleet.purged_at(key)
+        if purged_at is None:
+            return True  # Redis unreachable: serve what we have, check again later
+        if entry.stored_at <= purged_at:
+            return False
+        self._checked.set(key, self.fleet.purges.keys_at)
+        return True
+
+    def _verdict(self, key: str, entry: Entry, template: str, *, local: bool) -> bool | None:
+        """Live (True) or dead (False) from what this worker knows; None: ask Redis."""
         if template:
             purged = self.made_after(template)
             if purged and entry.stored_at <= purged:
@@ -167,15 +186,7 @@ class Layers:
         if not keys_at or entry.stored_at > keys_at:
             return True
         checked = self._checked.get(key)
-        if checked is not None and checked >= keys_at:
-            return True
-        purged_at = await self.fleet.purged_at(key)
-        if purged_at is None:
-            return True  # Redis unreachable: serve what we have, check again later
-        if entry.stored_at <= purged_at:
-            return False
-        self._checked.set(key, keys_at)
-        return True
+        return True if checked is not None and checked >= keys_at else None
 
     async def _watch_purges(self, fleet: Fleet) -> None:
         while True:
