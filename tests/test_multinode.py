@@ -125,6 +125,34 @@ def test_concurrent_identical_misses_on_three_nodes_render_once(
     assert saved - saved_before >= 1 or late > 0
 
 
+def test_a_lock_left_by_a_dead_node_expires_and_the_waiter_renders(
+    nodes: tuple[Server, ...], redis: RedisServer
+) -> None:
+    import redis as redis_py
+
+    a, b, c = nodes
+    url = image("the node that held this died")
+    # The key, as the server computes it (purging an image that is not there changes nothing).
+    answer = httpx.post(
+        f"{a.base}/admin/purge",
+        json={"url": url},
+        headers={"authorization": f"Bearer {TOKEN}"},
+        timeout=30,
+    )
+    (key,) = answer.json()["keys"]
+    client = redis_py.Redis.from_url(redis.url)
+    try:  # a node took the lock and died: nobody releases it, it expires
+        assert client.set(f"ogshot:lock:{key}", "dead-node-token", px=1500, nx=True)
+        before = renders(b)
+        found = b.get(url)
+        assert found.status_code == 200 and found.headers["x-ogshot-cache"] == "miss"
+        assert client.pttl(f"ogshot:lock:{key}") < 0  # b answered after the lock expired
+        assert renders(b) == before + 1  # and rendered itself
+        assert c.get(url).headers["x-ogshot-cache"] == "hit"
+    finally:
+        client.close()
+
+
 def test_a_purge_on_one_node_reaches_every_node(nodes: tuple[Server, ...]) -> None:
     a, b, c = nodes
     url = image("purge everywhere")
