@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import activity, freshness, preview, signing, tracking
+from . import activity, admin, freshness, preview, signing, tracking
 from .activity import Activity
 from .alerts import Alerter, Health
 from .config import Settings
@@ -220,10 +220,19 @@ async def readyz(request: Request) -> Response:
     renderer = renderer_of(request)
     pool = renderer.pool.stats()
     ready = renderer.pool.ready and pool["idle"] + pool["busy"] > 0
+    fleet = renderer.layers.fleet
     body = {
         "ready": ready,
         "pool": pool,
         "cache": {"healthy": renderer.cache.healthy, "errors": renderer.cache.errors},
+        # Redis down is not "not ready": the node serves from its disk cache and renders alone.
+        "redis": None
+        if fleet is None
+        else {
+            "healthy": fleet.healthy,
+            "errors": fleet.errors,
+            "purge_generation": fleet.purges.generation,
+        },
         "version": __version__,
     }
     return JSONResponse(body, status_code=200 if ready else 503)
@@ -279,6 +288,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/openapi.json", openapi_json, methods=["GET", "HEAD"]),
+        Route("/admin/purge", admin.purge, methods=["POST"]),
     ]
     metrics = Metrics() if settings.metrics else None
     alerter = Alerter(settings, _no_health) if settings.alert_webhook else None

@@ -295,6 +295,17 @@ class ImageCache:
         self._recovered()
         return stored
 
+    def delete(self, key: str) -> bool:
+        """Remove ``key`` (a purge); False when it was not there or the cache is unavailable."""
+        cache = self._live()
+        if cache is None:
+            return False
+        try:
+            return bool(cache.delete(key, retry=False))
+        except Exception as exc:
+            self._fail("delete", exc)
+            return False
+
     def stats(self) -> tuple[int, int]:
         """(entries, bytes on disk); (0, 0) while the cache is unavailable. Blocking."""
         cache = self._live()

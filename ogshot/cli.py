@@ -346,5 +346,55 @@ def build(
         click.get_current_context().exit(1)
 
 
+@cli.command()
+@click.argument("template", required=False)
+@click.option("--key", "keys", multiple=True, help="A cache key (repeatable).")
+@click.option(
+    "--url", "image_url", default=None, help="An /og URL, e.g. '/og/article.png?title=Hi'."
+)
+@click.option(
+    "--server",
+    envvar="OGSHOT_SERVER",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="A running node (any one: Redis takes the purge to the others); OGSHOT_SERVER.",
+)
+def purge(template: str | None, keys: tuple[str, ...], image_url: str | None, server: str) -> None:
+    """Remove the images of TEMPLATE, of --key K or of --url URL from every cache layer of every
+    node, through a running node's POST /admin/purge (token: OGSHOT_ADMIN_TOKEN)."""
+    import httpx
+
+    given = [
+        body
+        for body in (
+            {"template": template} if template else None,
+            {"keys": list(keys)} if keys else None,
+            {"url": image_url} if image_url else None,
+        )
+        if body is not None
+    ]
+    if len(given) != 1:
+        raise click.UsageError("give one of TEMPLATE, --key K (repeatable) or --url URL")
+    token = _settings().admin_token
+    if not token:
+        raise click.ClickException("OGSHOT_ADMIN_TOKEN is not set (the server's admin token)")
+    try:
+        response = httpx.post(
+            server.rstrip("/") + "/admin/purge",
+            json=given[0],
+            headers={"authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"{server}: {exc}") from None
+    if response.status_code != 200:
+        try:
+            reason = response.json().get("error", response.text)
+        except ValueError:
+            reason = response.text
+        raise click.ClickException(f"{server} answered {response.status_code}: {reason}")
+    click.echo(json.dumps(response.json()))
+
+
 def main() -> None:
     cli(prog_name="ogshot")

@@ -134,6 +134,7 @@ class Settings:
     remote_images_timeout: float = 5.0  # seconds per remote image, redirects included
     remote_images_ttl: int = 3600  # seconds a fetched remote image is reused
     redis_url: str = ""  # redis://host:6379/0: a second cache level shared by every node
+    admin_token: str = field(default="", repr=False)  # POST /admin/purge bearer; empty: off
     metrics: bool = True  # GET /metrics in Prometheus text format
     log_format: Literal["text", "json"] = "text"  # json: a JSON line per request and event
     sentry_dsn: str = ""  # error tracking with sentry-sdk; empty: off

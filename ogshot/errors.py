@@ -8,11 +8,13 @@ OgshotError (500, internal)
 │   ├── InvalidParameter (400, parameter) names the parameter
 │   ├── InvalidFormat (400, format)
 │   └── RemoteImageError (400, remote_image)  a remote image may not or could not be fetched
+├── Unauthorized (401, unauthorized)      missing or wrong admin token; WWW-Authenticate
 ├── Forbidden (403, forbidden)            missing or wrong URL signature
 ├── TemplateNotFound (404, not_found)     names the templates that exist
 ├── RequestTooLarge (414, too_large)      query string or data too long
 ├── Unrenderable (422, unrenderable)      strict mode: missing glyphs or failed images; never cached
 ├── Overloaded (503, overloaded)          no page free in time; Retry-After
+├── FleetUnavailable (503, fleet_unavailable)  Redis unreachable: a purge did not happen
 └── RenderFailed (500, render)            image routes: the fallback image, never cached
     ├── TemplateError (500, template)     Jinja syntax/undefined errors; carries the line
     ├── BrowserError (500, browser)       the page or Chromium failed
@@ -30,6 +32,7 @@ __all__ = [
     "BadRequest",
     "BrowserError",
     "ConfigError",
+    "FleetUnavailable",
     "Forbidden",
     "InvalidFormat",
     "InvalidParameter",
@@ -41,6 +44,7 @@ __all__ = [
     "RequestTooLarge",
     "TemplateError",
     "TemplateNotFound",
+    "Unauthorized",
     "Unrenderable",
 ]
 
@@ -102,6 +106,14 @@ class RemoteImageError(BadRequest):
     kind = "remote_image"
 
 
+class Unauthorized(OgshotError):
+    status = 401
+    kind = "unauthorized"
+
+    def headers(self) -> dict[str, str]:
+        return {"www-authenticate": 'Bearer realm="ogshot admin"'}
+
+
 class Forbidden(OgshotError):
     status = 403
     kind = "forbidden"
@@ -144,6 +156,16 @@ class Overloaded(OgshotError):
 
     def headers(self) -> dict[str, str]:
         return {"retry-after": str(self.retry_after)}
+
+
+class FleetUnavailable(OgshotError):
+    """Redis, which a fleet-wide operation needs, could not be reached; nothing was done."""
+
+    status = 503
+    kind = "fleet_unavailable"
+
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": "5"}
 
 
 class RenderFailed(OgshotError):

@@ -7,8 +7,15 @@ caches, so an image rendered on one node is a hit on every other. Redis also giv
   random token so only its holder releases it, and an expiry a little over the render deadline so a
   node that dies while holding it frees it by itself). Nodes that lose the race poll Redis for the
   winner's image until their own deadline, and render themselves if the lock goes away without one;
-- purges that reach every node: a purge deletes the keys and records them under a new purge
-  generation; a node asks whether a copy it holds from before that generation was purged.
+- purges that reach every node. A purge deletes the images from Redis and records, with the
+  wall-clock time of the purge, what it purged: ``purged:<key>`` per key (kept as long as an
+  image), and in one hash the time of the latest key purge and each purged template's time; the
+  purge generation (a counter) says that something changed. Every worker reads the generation about
+  once a second (``refresh_purges``) and, when it moved, the hash. A copy in a node's memory or disk
+  made (``Entry.stored_at``) before its template's purge is dead; one made before the latest key
+  purge is checked once against ``purged:<key>`` (``purged_at``). Templates are indexed
+  (``tpl:<name>``: the keys written under it) so that their images can be deleted, not only
+  refused.
 
 Redis is never a single point of failure. Every call has a timeout; a failed call makes this node
 act as if Redis were absent for ``RETRY_AFTER`` seconds (logged once when it goes, once when it is
@@ -21,7 +28,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -29,7 +37,7 @@ from redis.exceptions import LockError
 
 from .cache import Entry
 
-__all__ = ["Fleet"]
+__all__ = ["ALONE", "Fleet", "PurgeState"]
 
 log = logging.getLogger("ogshot.fleet")
 
@@ -38,6 +46,16 @@ T = TypeVar("T")
 PREFIX = "ogshot:"
 POLL_FIRST, POLL_MAX = 0.02, 0.1  # seconds between polls for another node's render
 ALONE = object()  # the lock of a node that renders without Redis
+
+
+@dataclass
+class PurgeState:
+    """What a worker knows of the fleet's purges: the generation it read, the wall-clock time of
+    the latest purge by key, and each purged template's time."""
+
+    generation: int = 0
+    keys_at: float = 0.0
+    templates: dict[str, float] = field(default_factory=dict)
 
 
 class Fleet:
@@ -60,6 +78,8 @@ class Fleet:
             retry_on_timeout=False,
         )
         self.errors = 0
+        self.on_error: Callable[[], None] | None = None  # e.g. a metrics counter
+        self.purges = PurgeState()
         self._down_since: float | None = None
         self._retry_at = 0.0
 
@@ -79,9 +99,16 @@ class Fleet:
         raw = await self._call(self.redis.get(PREFIX + "img:" + key), None)
         return _unpack(raw) if isinstance(raw, bytes) else None
 
-    async def set(self, key: str, entry: Entry) -> None:
+    async def set(self, key: str, entry: Entry, *, template: str = "") -> None:
+        """Store ``entry``; ``template``: index the key under it, for purges by template."""
         packed = entry.tag.encode() + b"\n" + entry.body
-        await self._call(self.redis.set(PREFIX + "img:" + key, packed, ex=self.keep or None), None)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(PREFIX + "img:" + key, packed, ex=self.keep or None)
+        if template:
+            pipe.sadd(PREFIX + "tpl:" + template, key)
+            if self.keep:  # the index lives as long as its newest image
+                pipe.expire(PREFIX + "tpl:" + template, self.keep)
+        await self._call(pipe.execute(), None)
 
     # -- one render per key ------------------------------------------------------------------
 
@@ -103,34 +130,65 @@ class Fleet:
         with contextlib.suppress(LockError):
             await self._call(lock.release(), None)
 
-    async def wait(self, key: str, deadline: float) -> Entry | None:
+    async def wait(self, key: str, deadline: float, *, newer_than: float = 0.0) -> Entry | None:
         """Poll for the image another node is rendering, until ``deadline`` (monotonic), Redis
-        fails, or the lock goes away without an image (its holder failed or died)."""
+        fails, or the lock goes away without an image (its holder failed or died). Only an image
+        made after ``newer_than`` (wall clock) counts: a stale copy being refreshed does not."""
         pause = POLL_FIRST
         while time.monotonic() < deadline:
             await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
             pause = min(pause * 2, POLL_MAX)
-            found = await self.get(key)
+            found = _newer(await self.get(key), newer_than)
             if found is not None or not self.healthy:
                 return found
             held = await self._call(self.redis.exists(PREFIX + "lock:" + key), 0)
-            if not held:
-                return await self.get(key)  # released just now, after writing the image
+            if not held:  # released just now, after writing the image, or its holder failed
+                return _newer(await self.get(key), newer_than)
         return None
 
     # -- purge ---------------------------------------------------------------------------------
 
     async def purge(self, keys: list[str]) -> int:
-        """Delete ``keys`` fleet-wide and record them under a new purge generation (returned).
+        """Delete ``keys`` fleet-wide and record when; the new purge generation.
 
         Raises when Redis cannot be reached: a purge that did not happen must not look done."""
-        generation = int(await self.redis.incr(PREFIX + "purge:generation"))
-        if keys:
-            async with self.redis.pipeline(transaction=True) as pipe:
+        now = time.time()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if keys:
                 pipe.delete(*(PREFIX + "img:" + k for k in keys))
-                pipe.hset(PREFIX + "purged", mapping=dict.fromkeys(keys, generation))
-                await pipe.execute()
-        return generation
+                for key in keys:
+                    pipe.set(PREFIX + "purged:" + key, repr(now), ex=self.keep or None)
+                pipe.hset(PREFIX + "purges", "keys", repr(now))
+            pipe.incr(PREFIX + "purge:generation")
+            try:
+                async with asyncio.timeout(self.timeout * 4):
+                    done = await pipe.execute()
+            except Exception as exc:
+                self._failed(exc)
+                raise
+        return int(done[-1])
+
+    async def purge_template(self, template: str) -> tuple[int, int]:
+        """Make every image of ``template`` dead fleet-wide (those indexed are deleted; any other
+        copy is refused because it is older than the purge): (generation, images deleted).
+
+        Raises when Redis cannot be reached."""
+        now = time.time()
+        index = PREFIX + "tpl:" + template
+        try:
+            async with asyncio.timeout(self.timeout * 4):
+                keys = [_text(k) for k in await self.redis.smembers(index)]
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    if keys:
+                        pipe.delete(*(PREFIX + "img:" + k for k in keys))
+                    pipe.delete(index)
+                    pipe.hset(PREFIX + "purges", "tpl:" + template, repr(now))
+                    pipe.incr(PREFIX + "purge:generation")
+                    done = await pipe.execute()
+        except Exception as exc:
+            self._failed(exc)
+            raise
+        return int(done[-1]), int(done[0]) if keys else 0
 
     async def generation(self) -> int | None:
         """The current purge generation (0 before any purge); None while Redis is unreachable."""
@@ -139,10 +197,32 @@ class Fleet:
             return 0 if self.healthy else None
         return int(raw)
 
-    async def purged(self, key: str, since: int) -> bool:
-        """Whether ``key`` was purged in a generation after ``since``."""
-        raw = await self._call(self.redis.hget(PREFIX + "purged", key), None)
-        return raw is not None and int(raw) > since
+    async def refresh_purges(self) -> PurgeState:
+        """Read the purge generation, and what the purges were when it moved (``self.purges``).
+        Called about once a second by every worker; it also notices Redis coming back."""
+        generation = await self.generation()
+        if generation is None or generation == self.purges.generation:
+            return self.purges
+        raw = await self._call(self.redis.hgetall(PREFIX + "purges"), None)
+        if raw is None:
+            return self.purges
+        state = PurgeState(generation=generation)
+        for name, value in raw.items():
+            field_name, at = _text(name), float(value)
+            if field_name == "keys":
+                state.keys_at = at
+            elif field_name.startswith("tpl:"):
+                state.templates[field_name[4:]] = at
+        self.purges = state
+        return state
+
+    async def purged_at(self, key: str) -> float | None:
+        """When ``key`` was last purged (0.0: never, or long enough ago to be forgotten); None
+        while Redis is unreachable."""
+        raw = await self._call(self.redis.get(PREFIX + "purged:" + key), False)
+        if raw is False:
+            return None
+        return float(raw) if isinstance(raw, bytes) else 0.0
 
     # -- failure handling ------------------------------------------------------------------------
 
@@ -159,17 +239,7 @@ class Fleet:
         except (LockError, asyncio.CancelledError):
             raise
         except Exception as exc:
-            self.errors += 1
-            self._retry_at = time.monotonic() + self.RETRY_AFTER
-            if self._down_since is None:
-                self._down_since = time.monotonic()
-                log.error(
-                    "Redis at %s unavailable (%s: %s); serving from the disk cache and rendering "
-                    "alone until it is back",
-                    _safe_url(self.url),
-                    type(exc).__name__,
-                    exc,
-                )
+            self._failed(exc)
             return fallback
         if self._down_since is not None:
             log.warning(
@@ -179,6 +249,30 @@ class Fleet:
             )
             self._down_since = None
         return result
+
+    def _failed(self, exc: Exception) -> None:
+        """Count a failed call; log the first of an outage; leave Redis alone for a while."""
+        self.errors += 1
+        if self.on_error is not None:
+            self.on_error()
+        self._retry_at = time.monotonic() + self.RETRY_AFTER
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            log.error(
+                "Redis at %s unavailable (%s: %s); serving from the disk cache and rendering "
+                "alone until it is back",
+                _safe_url(self.url),
+                type(exc).__name__,
+                exc,
+            )
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def _newer(entry: Entry | None, than: float) -> Entry | None:
+    return entry if entry is not None and entry.stored_at > than else None
 
 
 def _unpack(raw: bytes) -> Entry | None:

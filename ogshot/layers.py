@@ -5,11 +5,24 @@ to every layer. Every layer keeps an :class:`~ogshot.cache.Entry` under the same
 with the wall-clock time it was made, so whoever reads it can tell fresh from stale (freshness is
 the pipeline's decision, not a layer's). Only memory is touched on the event loop: the disk cache
 runs in threads of its own and Redis is asynchronous.
+
+Purges. A purge deletes its keys from Redis, this node's disk and this worker's memory at once;
+copies elsewhere (other nodes' disks, other workers' memory) learn of it from the purge record in
+Redis, which every worker reads about once a second (:meth:`Fleet.refresh_purges`). A copy made
+(``stored_at``) before its template was purged is dead; one made before the latest purge by key is
+checked once against Redis (then remembered as checked for that purge), so a purge costs each
+worker one Redis read per key it serves afterwards, and the hit path nothing otherwise. A dead copy
+is removed and the read goes on to the next layer, as a miss. Without Redis, a purge reaches this
+node's disk and the worker that ran it (``ogshot serve --workers N`` keeps other workers' memory
+copies until they are evicted).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -18,12 +31,15 @@ from .config import Settings
 from .lru import LRU
 
 if TYPE_CHECKING:
-    from .fleet import Fleet
+    from .fleet import Fleet, PurgeState
     from .metrics import Metrics
 
 __all__ = ["Layers"]
 
+log = logging.getLogger("ogshot.cache")
+
 DISK_THREADS = 4
+PURGE_POLL = 1.0  # seconds between reads of the fleet's purge generation
 
 
 class Layers:
@@ -43,17 +59,44 @@ class Layers:
         self._threads = ThreadPoolExecutor(
             max_workers=DISK_THREADS, thread_name_prefix="ogshot-cache"
         )
+        # key -> the key-purge time it was checked against (see the module docstring).
+        self._checked: LRU[float] = LRU(max_entries=20_000)  # evicted: checked once more
+        self._local_templates: dict[str, float] = {}  # template purges without Redis
+        self._watching: asyncio.Task[None] | None = None
+        if fleet is not None and metrics is not None:
+            fleet.on_error = metrics.cache_errors.labels("redis").inc
 
-    async def get(self, key: str) -> Entry | None:
+    async def start(self) -> None:
+        """Read the fleet's purges before the first request, then keep reading them."""
+        if self.fleet is not None and self._watching is None:
+            await self.fleet.refresh_purges()
+            self._watching = asyncio.ensure_future(self._watch_purges(self.fleet))
+
+    async def get(self, key: str, *, template: str = "") -> Entry | None:
+        """The entry under ``key`` from the nearest layer that has a live one (``template``: the
+        template it belongs to, for purges by template)."""
         found = self.memory.get(key)
-        self._count("memory", found)
         if found is not None:
-            return found
+            # The hit path: decided without awaiting unless a purge makes this copy doubtful.
+            live = self._verdict(key, found, template, local=True)
+            if live is None:
+                live = await self._live(key, found, template, local=True)
+            if live:
+                self._count("memory", found)
+                return found
+            self.memory.pop(key)
+            found = None
+        self._count("memory", found)
         loop = asyncio.get_running_loop()
         found = await loop.run_in_executor(self._threads, self.disk.get, key)
+        if found is not None and not await self._live(key, found, template, local=True):
+            await loop.run_in_executor(self._threads, self.disk.delete, key)
+            found = None
         self._count("disk", found)
         if found is None and self.fleet is not None:
             found = await self.fleet.get(key)
+            if found is not None and not await self._live(key, found, template, local=False):
+                found = None
             self._count("redis", found)
             if found is not None:
                 await loop.run_in_executor(self._threads, self.disk.set, key, found)
@@ -61,17 +104,99 @@ class Layers:
             self.memory.set(key, found)
         return found
 
-    async def put(self, key: str, entry: Entry, *, shared: bool = True) -> None:
-        """Store in every layer (``shared=False``: not in Redis, e.g. it came from there)."""
+    async def put(self, key: str, entry: Entry, *, shared: bool = True, template: str = "") -> None:
+        """Store in every layer (``shared=False``: not in Redis, e.g. it came from there).
+        ``template``: index the key under its template in Redis, for purges by template."""
         self.memory.set(key, entry)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._threads, self.disk.set, key, entry)
         if shared and self.fleet is not None:
-            await self.fleet.set(key, entry)
+            await self.fleet.set(key, entry, template=template)
 
     def forget(self, key: str) -> None:
         """Drop this worker's memory copy (the disk and Redis copies are purged elsewhere)."""
         self.memory.pop(key)
+
+    # -- purges --------------------------------------------------------------------------------
+
+    def made_after(self, template: str) -> float:
+        """Wall-clock time a copy of ``template``'s images must be newer than (its last purge)."""
+        return self._purges().templates.get(template, 0.0)
+
+    async def purge(self, keys: list[str]) -> int | None:
+        """Remove ``keys`` from every layer, fleet-wide with Redis: the new purge generation
+        (None without Redis). Raises when Redis is configured but unreachable."""
+        generation = None
+        if self.fleet is not None:
+            generation = await self.fleet.purge(keys)
+        for key in keys:
+            self.memory.pop(key)
+        loop = asyncio.get_running_loop()
+        for key in keys:
+            await loop.run_in_executor(self._threads, self.disk.delete, key)
+        if self.fleet is not None:
+            await self.fleet.refresh_purges()
+        if self.metrics is not None:
+            self.metrics.purges.inc(len(keys))
+        return generation
+
+    async def purge_template(self, template: str) -> tuple[int | None, int]:
+        """Make every image of ``template`` dead in every layer: (generation, images deleted from
+        Redis). Raises when Redis is configured but unreachable."""
+        generation, deleted = None, 0
+        if self.fleet is not None:
+            generation, deleted = await self.fleet.purge_template(template)
+            await self.fleet.refresh_purges()
+        else:
+            self._local_templates[template] = time.time()
+        if self.metrics is not None:
+            self.metrics.purges.inc(deleted)
+        return generation, deleted
+
+    def _purges(self) -> PurgeState:
+        if self.fleet is not None:
+            return self.fleet.purges
+        from .fleet import PurgeState
+
+        return PurgeState(templates=self._local_templates)
+
+    async def _live(self, key: str, entry: Entry, template: str, *, local: bool) -> bool:
+        """False for a copy that a purge killed (see the module docstring)."""
+        verdict = self._verdict(key, entry, template, local=local)
+        if verdict is not None:
+            return verdict
+        assert self.fleet is not None
+        purged_at = await self.fleet.purged_at(key)
+        if purged_at is None:
+            return True  # Redis unreachable: serve what we have, check again later
+        if entry.stored_at <= purged_at:
+            return False
+        self._checked.set(key, self.fleet.purges.keys_at)
+        return True
+
+    def _verdict(self, key: str, entry: Entry, template: str, *, local: bool) -> bool | None:
+        """Live (True) or dead (False) from what this worker knows; None: ask Redis."""
+        if template:
+            purged = self.made_after(template)
+            if purged and entry.stored_at <= purged:
+                return False
+        if not local or self.fleet is None:
+            return True  # a purge by key deletes the Redis copy itself
+        keys_at = self.fleet.purges.keys_at
+        if not keys_at or entry.stored_at > keys_at:
+            return True
+        checked = self._checked.get(key)
+        return True if checked is not None and checked >= keys_at else None
+
+    async def _watch_purges(self, fleet: Fleet) -> None:
+        while True:
+            await asyncio.sleep(PURGE_POLL)
+            try:
+                await fleet.refresh_purges()
+            except Exception as exc:  # a bad value in Redis must not end the loop
+                log.warning("reading the fleet's purges failed: %s", exc)
+
+    # -- sizes and closing ---------------------------------------------------------------------
 
     def sizes(self) -> list[tuple[str, int, int]]:
         """(layer, entries, bytes) of this node's layers. Blocking: the disk cache counts rows."""
@@ -79,6 +204,10 @@ class Layers:
         return [("memory", len(self.memory), self.memory.size), ("disk", entries, volume)]
 
     async def close(self) -> None:
+        if self._watching is not None:
+            self._watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watching
         self._threads.shutdown(wait=False, cancel_futures=True)  # a stuck disk must not hang a stop
         self.disk.close()
         if self.fleet is not None:

@@ -132,6 +132,7 @@ class Renderer:
     async def start(self) -> None:
         await self.watcher.start()  # first, so that nothing saved during the first read is missed
         await asyncio.to_thread(self.catalog.refresh)
+        await self.layers.start()
         # The fonts Chromium can fall back to are read (~0.2 s) while Chromium starts.
         fonts = asyncio.ensure_future(asyncio.to_thread(Coverage.installed))
         try:
@@ -217,6 +218,26 @@ class Renderer:
             self._jobs.set(raw, job)
         return job
 
+    async def resolve(
+        self,
+        template: str,
+        params: Mapping[str, Any],
+        format: str = "png",
+        *,
+        variant: str | None = None,
+    ) -> Job:
+        """The job of a request, its cache key final: remote images pinned (what ``image`` and
+        a purge by URL both use)."""
+        try:
+            job = self.prepare(template, params, format, variant=variant)
+        except TemplateNotFound:
+            await self.template(template)  # raises again unless it was saved a moment ago
+            job = self.prepare(template, params, format, variant=variant)
+        pinned = await self.remote.pin(job.values)
+        if pinned:  # the remote images' bytes decide the pixels too
+            job = self.prepare(template, params, format, remote=pinned, variant=variant)
+        return job
+
     async def image(
         self,
         template: str,
@@ -226,16 +247,9 @@ class Renderer:
         variant: str | None = None,
     ) -> Image:
         watch = Stopwatch()
-        try:
-            job = self.prepare(template, params, format, variant=variant)
-        except TemplateNotFound:
-            await self.template(template)  # raises again unless it was saved a moment ago
-            job = self.prepare(template, params, format, variant=variant)
-        pinned = await self.remote.pin(job.values)
-        if pinned:  # the remote images' bytes decide the pixels too
-            job = self.prepare(template, params, format, remote=pinned, variant=variant)
+        job = await self.resolve(template, params, format, variant=variant)
         watch.lap("validate")
-        hit = await self.layers.get(job.key)
+        hit = await self.layers.get(job.key, template=job.template.name)
         watch.lap("cache")
         state = self._freshness(hit) if hit is not None else "expired"
         if hit is not None and state != "expired":
@@ -261,6 +275,8 @@ class Renderer:
             task = asyncio.ensure_future(self._make(job))
             self._inflight[job.key] = task
             task.add_done_callback(lambda _t: self._inflight.pop(job.key, None))
+        elif self.metrics is not None:
+            self.metrics.singleflight.labels("local").inc()
         image = await asyncio.shield(task)
         return Image(
             body=image.body,
@@ -320,6 +336,44 @@ class Renderer:
         return self.layers.sizes()
 
     async def _make(self, job: Job) -> Image:
+        """Render ``job``, once fleet-wide: with Redis, the node that takes the key's lock renders
+        and the others wait for its image (and render themselves if it goes away without one)."""
+        fleet = self.layers.fleet
+        if fleet is None:
+            return await self._render(job)
+        watch = Stopwatch()
+        # A waiter gives up when a render of its own would have had to be done.
+        deadline = time.monotonic() + self.settings.queue_timeout + self.settings.render_timeout
+        lock = await fleet.lock(job.key)
+        while lock is None and time.monotonic() < deadline:
+            found = await fleet.wait(job.key, deadline, newer_than=self._made_after(job))
+            if found is not None:
+                await self.layers.put(job.key, found, shared=False)
+                watch.lap("fleet")
+                if self.metrics is not None:
+                    self.metrics.singleflight.labels("fleet").inc()
+                return Image(
+                    body=found.body,
+                    etag=found.etag,
+                    format=job.format,
+                    cached=False,
+                    timings=watch.timings,
+                    variant=job.variant,
+                    warnings=load_warnings(found.warnings),
+                )
+            lock = await fleet.lock(job.key)  # its holder went away: one waiter takes over
+        try:
+            return await self._render(job)
+        finally:
+            await fleet.unlock(lock)
+
+    def _made_after(self, job: Job) -> float:
+        """An image of ``job`` made before this is not the one being waited for: stale (a refresh
+        is running) or purged."""
+        ttl = self.settings.cache_ttl
+        return max(time.time() - ttl if ttl else 0.0, self.layers.made_after(job.template.name))
+
+    async def _render(self, job: Job) -> Image:
         watch = Stopwatch()
         try:
             html = self.catalog.render_html(job.template, job.variables)
@@ -359,7 +413,7 @@ class Renderer:
             raise
         etag = hashlib.blake2b(body, digest_size=16).hexdigest()
         entry = Entry(body, etag, time.time(), warnings=dump_warnings(warnings))
-        await self.layers.put(job.key, entry)
+        await self.layers.put(job.key, entry, template=job.template.name)
         watch.lap("store")
         if self.metrics is not None:
             self.metrics.image_rendered(job.template.name, job.format, watch.timings)
@@ -424,5 +478,6 @@ def _fleet(settings: Settings) -> Fleet | None:
     return Fleet(
         settings.redis_url,
         keep=settings.cache_ttl + settings.stale_ttl if settings.cache_ttl else 0,
-        lock_ttl=settings.render_timeout + 5,
+        # A little over the longest a render may hold it: its wait for a page, then its deadline.
+        lock_ttl=settings.queue_timeout + settings.render_timeout + 5,
     )

@@ -422,6 +422,7 @@ EVERY_ERROR: list[errors.OgshotError] = [
     errors.InvalidParameter("title", "required"),
     errors.InvalidFormat("unknown format 'gif'"),
     errors.RemoteImageError("host 'x' is not in OGSHOT_REMOTE_IMAGES"),
+    errors.Unauthorized("wrong admin token"),
     errors.Forbidden("wrong URL signature"),
     errors.TemplateNotFound("nope", ["article"]),
     errors.RequestTooLarge("query string is 9000 bytes"),
@@ -429,6 +430,7 @@ EVERY_ERROR: list[errors.OgshotError] = [
     errors.Unrenderable(
         "no installed font can draw U+F0000", detail={"missing_glyphs": ["U+F0000"]}
     ),
+    errors.FleetUnavailable("Redis is unreachable"),
     errors.RenderFailed("failed"),
     errors.TemplateError("syntax error", template="t", line=3),
     errors.BrowserError("page crashed"),

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from ogshot.cache import Entry
+from ogshot.config import Settings
 from ogshot.fleet import ALONE, Fleet
+from ogshot.layers import Layers
 
 from .services import RedisServer
 
@@ -98,16 +100,41 @@ def test_purge_removes_keys_for_every_node_and_bumps_the_generation(
         a, b = fleet(redis_server), fleet(redis_server)
         before = await b.generation()
         assert before is not None
+        made = time.time()
         for key in ("p1", "p2", "p3"):
-            await a.set(key, Entry(key.encode(), "x" * 32, time.time()))
+            await a.set(key, Entry(key.encode(), "x" * 32, made))
         generation = await a.purge(["p1", "p2"])
         assert generation == before + 1
         assert await b.generation() == generation
         assert await b.get("p1") is None and await b.get("p2") is None
         assert (await b.get("p3")) is not None
-        assert await b.purged("p1", since=before)
-        assert not await b.purged("p1", since=generation)  # a copy made after the purge is fine
-        assert not await b.purged("p3", since=before)
+        # What b's copies are checked against: when each key was purged.
+        state = await b.refresh_purges()
+        assert state.generation == generation and state.keys_at > made
+        purged_at = await b.purged_at("p1")
+        assert purged_at is not None and purged_at >= state.keys_at - 0.001
+        assert await b.purged_at("p3") == 0.0
+        await a.close()
+        await b.close()
+
+    asyncio.run(scenario())
+
+
+def test_purge_by_template_deletes_its_indexed_images_only(redis_server: RedisServer) -> None:
+    async def scenario() -> None:
+        a, b = fleet(redis_server, keep=120), fleet(redis_server)
+        made = time.time()
+        await a.set("t1", Entry(b"1", "x" * 32, made), template="card")
+        await a.set("t2", Entry(b"2", "x" * 32, made), template="card")
+        await a.set("t3", Entry(b"3", "x" * 32, made), template="other")
+        assert 100 < await a.redis.ttl("ogshot:tpl:card") <= 120  # the index expires too
+        generation, deleted = await b.purge_template("card")
+        assert deleted == 2
+        assert await a.get("t1") is None and await a.get("t2") is None
+        assert await a.get("t3") is not None
+        state = await a.refresh_purges()
+        assert state.generation == generation
+        assert state.templates["card"] > made and "other" not in state.templates
         await a.close()
         await b.close()
 
@@ -134,6 +161,7 @@ def test_redis_killed_then_restarted(tmp_path: Path, caplog: pytest.LogCaptureFi
                 await asyncio.sleep(0.05)
             assert not node.healthy
             assert await node.generation() is None
+            assert await node.purged_at("k") is None  # unknown, not "never purged"
             with pytest.raises(Exception):  # noqa: B017 - a purge must not look done
                 await node.purge(["k"])
 
@@ -154,3 +182,45 @@ def test_redis_killed_then_restarted(tmp_path: Path, caplog: pytest.LogCaptureFi
     downs = [r for r in caplog.records if "unavailable" in r.getMessage()]
     backs = [r for r in caplog.records if "is back after" in r.getMessage()]
     assert len(downs) == 1 and len(backs) == 1, [r.getMessage() for r in caplog.records]
+
+
+def test_copies_on_another_node_die_with_a_purge(redis_server: RedisServer, tmp_path: Path) -> None:
+    """Node b holds copies (memory and disk) of what node a made; a's purges reach them."""
+
+    async def scenario() -> None:
+        a = Layers(Settings(cache_dir=tmp_path / "a"), fleet=fleet(redis_server))
+        b = Layers(Settings(cache_dir=tmp_path / "b"), fleet=fleet(redis_server))
+        await a.start()
+        await b.start()
+        old = Entry(b"old image", "o" * 32, round(time.time(), 3))  # as the layers keep it
+        for key, template in (("n1", "tpl-a"), ("n2", "tpl-a"), ("n3", "tpl-b")):
+            await a.put(key, old, template=template)
+            assert await b.get(key, template=template) == old  # from Redis, copied nearer
+        assert b.disk.get("n1") == old and b.memory.get("n1") == old
+
+        async def learnt(layers: Layers, generation: int | None) -> None:
+            assert generation is not None and layers.fleet is not None
+            for _ in range(100):  # b reads the purge record about once a second
+                if layers.fleet.purges.generation >= generation:
+                    return
+                await asyncio.sleep(0.05)
+            raise AssertionError(f"generation {generation} not seen")
+
+        await learnt(b, await a.purge(["n1"]))
+        assert await b.get("n1", template="tpl-a") is None
+        assert b.disk.get("n1") is None and b.memory.get("n1") is None  # removed, not skipped
+        assert await b.get("n2", template="tpl-a") == old  # checked against Redis: not purged
+
+        generation, deleted = await a.purge_template("tpl-a")
+        assert deleted == 1  # n2 (n1 was purged already)
+        await learnt(b, generation)
+        assert await b.get("n2", template="tpl-a") is None
+        assert await b.get("n3", template="tpl-b") == old
+
+        new = Entry(b"new image", "n" * 32, round(time.time(), 3))  # made after the purges
+        await a.put("n2", new, template="tpl-a")
+        assert await b.get("n2", template="tpl-a") == new
+        await a.close()
+        await b.close()
+
+    asyncio.run(scenario())
