@@ -107,10 +107,14 @@ def test_gallery_lists_every_template_with_a_thumbnail(page: Page, live: Live) -
     cards = page.locator(".template-card")
     names = sorted(p.stem for p in live.templates.glob("*.html"))
     assert sorted(cards.evaluate_all("cs => cs.map(c => c.dataset.template)")) == names
-    widths = page.eval_on_selector_all(
-        ".template-card .thumb img", "imgs => imgs.map(i => i.naturalWidth)"
+    sizes = page.eval_on_selector_all(
+        ".template-card",
+        "cs => cs.map(c => [c.dataset.template, c.querySelector('.thumb img').naturalWidth,"
+        " c.querySelector('.thumb img').naturalHeight])",
     )
-    assert widths == [1200] * len(names)
+    # Each thumbnail is the template's own image: 1200x630, or the size it declares.
+    expected = {name: (1200, 630) for name in names} | {"quote-square": (1080, 1080)}
+    assert {name: (w, h) for name, w, h in sizes} == expected
     assert "title*" in page.locator('[data-template="article"] .chips').inner_text()
     page.click('[data-template="minimal"]')
     page.wait_for_url(f"{live.url}/preview/minimal")
