@@ -68,7 +68,7 @@ async def run(rounds: int) -> None:
         templates_dir=base / "t", static_dir=base / "s", cache_dir=base / "cache", pool_size=1
     )
     async with Renderer(settings) as renderer:
-        assert renderer.coverage is not None
+        assert renderer.glyphs.coverage is not None
         for i in range(5):  # warm up
             await renderer.image("card", {"title": f"warm {i}"})
         check, bare, python, miss = [], [], [], []
@@ -79,7 +79,7 @@ async def run(rounds: int) -> None:
             bare.append(await round_trip(renderer))
             codes = [ord(c) for c in set(CARD + f"Check {i} — ünïcödé") if ord(c) > 0x7F]
             started = time.perf_counter()
-            renderer.coverage.missing(codes)
+            renderer.glyphs.coverage.missing(codes)
             python.append((time.perf_counter() - started) * 1000)
         print(f"check ({rounds} misses, mixed scripts)")
         print(line("check stage (PROBE_JS)", check))

@@ -25,6 +25,7 @@ reports ``<img>`` elements that finished without pixels (a file that is not an i
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import json
 import logging
@@ -36,12 +37,21 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from .config import Settings
+from .errors import Unrenderable
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
+    from .render import Capture
+    from .templates import Template
 
 __all__ = [
     "NO_WARNINGS",
     "PROBE_JS",
     "Coverage",
+    "GlyphCheck",
     "Warnings",
     "dump_warnings",
     "load_warnings",
@@ -310,3 +320,45 @@ def _url(url: str) -> str:
         short = short[:40] + "..."
     ascii_only = short.encode("ascii", "backslashreplace").decode()
     return ascii_only.replace(" ", "%20").replace(";", "%3B")
+
+
+class GlyphCheck:
+    """Per render: what no font could draw and which images failed, logged and counted; with
+    ``strict`` an :class:`~ogshot.errors.Unrenderable` instead of an image."""
+
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.coverage: Coverage | None = None  # read by start(), off the loop
+        self._fonts_digest: str | None = None
+
+    async def start(self) -> None:
+        self.coverage = await asyncio.to_thread(Coverage.installed)
+
+    async def check(self, template: Template, values: Mapping[str, Any], shot: Capture) -> Warnings:
+        if self.coverage is None:
+            return Warnings(failed_images=tuple(shot.failed_images))
+        if shot.codes and self._fonts_digest != template.static_digest:
+            # The static folder changed: its web fonts may draw other characters now.
+            await asyncio.to_thread(self.coverage.use_static, self.settings.static_dir)
+            self._fonts_digest = template.static_digest
+        warnings = Warnings(
+            missing_glyphs=tuple(self.coverage.missing(shot.codes)),
+            failed_images=tuple(shot.failed_images),
+        )
+        if not warnings:
+            return warnings
+        name = template.name
+        log.warning("render of template %r: %s", name, warnings.message())
+        if self.metrics is not None:
+            for kind in warnings.kinds:
+                self.metrics.render_warning(name, kind)
+        if self.settings.strict:
+            detail: dict[str, Any] = {"template": name, **warnings.to_json(values)}
+            culprits = detail["parameters"]
+            if culprits:
+                detail["parameter"] = next(iter(culprits))
+            if self.metrics is not None:
+                self.metrics.render_failed(name, Unrenderable.kind)
+            raise Unrenderable(f"template {name!r}: {warnings.message()}", detail=detail)
+        return warnings

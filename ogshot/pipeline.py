@@ -14,25 +14,23 @@ import hashlib
 import logging
 import time
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import tracking
 from .assets import Assets
 from .cache import Entry, ImageCache, cache_key
-from .compress import CONTENT_TYPES, encode, normalize_format
+from .compress import encode, normalize_format
 from .config import Settings
 from .errors import (
     InvalidFormat,
-    InvalidParameter,
     OgshotError,
     RenderFailed,
     TemplateNotFound,
-    Unrenderable,
 )
 from .freshness import split_version
-from .glyphs import NO_WARNINGS, Coverage, Warnings, dump_warnings, load_warnings
+from .glyphs import GlyphCheck, dump_warnings, load_warnings
+from .jobs import Image, Job
 from .layers import Layers
 from .lru import LRU
 from .pool import Pool, Slot
@@ -41,7 +39,7 @@ from .render import Capture, capture
 from .router import Router
 from .templates import Catalog, Size, Template, canonical_params
 from .timing import Stopwatch
-from .variants import VARIABLE
+from .variants import choose_variant
 from .watch import Watcher
 
 if TYPE_CHECKING:
@@ -55,42 +53,6 @@ log = logging.getLogger("ogshot")
 # Seconds before a key whose refresh failed is tried again: a failure can be instant (an
 # overloaded pool), and a hot stale URL must not turn into one failing render per request.
 REFRESH_RETRY_AFTER = 10.0
-
-
-@dataclass(frozen=True)
-class Image:
-    body: bytes
-    etag: str
-    format: str
-    cached: bool
-    timings: Mapping[str, float] = field(default_factory=dict)  # stage -> milliseconds
-    # What the render that made it could not draw; kept with the cached image in every layer.
-    warnings: Warnings = NO_WARNINGS
-    variant: str = ""  # the A/B variant drawn, when the template declares variants
-    stale: bool = False  # past the cache TTL: served while one background render refreshes it
-    version: str = ""  # the version of the template that made it (what versioned URLs carry)
-
-    @property
-    def content_type(self) -> str:
-        return CONTENT_TYPES[self.format]
-
-
-@dataclass(frozen=True)
-class Job:
-    """A validated request: everything needed to look up or make one image."""
-
-    template: Template
-    values: Mapping[str, Any]
-    format: str
-    key: str
-    variant: str = ""
-
-    @property
-    def variables(self) -> Mapping[str, Any]:
-        """What the template receives: the values, and the variant when it declares variants."""
-        if self.template.variants is None:
-            return self.values
-        return {**self.values, VARIABLE: self.variant}
 
 
 class Renderer:
@@ -118,9 +80,7 @@ class Renderer:
         self._inflight: dict[str, asyncio.Task[Image]] = {}
         # The hit path: a repeated request skips validation and hashing (jobs by raw request).
         self._jobs: LRU[Job] = LRU(max_entries=10_000)
-        # The fonts Chromium can fall back to (read at start), for the missing-glyph check.
-        self.coverage: Coverage | None = None
-        self._fonts_digest: str | None = None
+        self.glyphs = GlyphCheck(self.settings, metrics)  # what a render could not draw
         self._refresh_failed: LRU[float] = LRU(max_entries=10_000)  # key -> monotonic time
         self._refreshing: set[asyncio.Task[Image]] = set()  # background refreshes, for close()
 
@@ -134,11 +94,11 @@ class Renderer:
         await asyncio.to_thread(self.catalog.refresh)
         await self.layers.start()
         # The fonts Chromium can fall back to are read (~0.2 s) while Chromium starts.
-        fonts = asyncio.ensure_future(asyncio.to_thread(Coverage.installed))
+        fonts = asyncio.ensure_future(self.glyphs.start())
         try:
             await self.pool.start()
         finally:
-            self.coverage = await fonts
+            await fonts
 
     async def close(self) -> None:
         for task in list(self._refreshing):  # requests are done by now: spare the browser
@@ -203,7 +163,7 @@ class Renderer:
         if fmt is None:
             raise InvalidFormat(f"unknown format {format!r} (use png, jpg, jpeg or webp)")
         values = self.catalog.validate(tpl, params)
-        drawn = choose_variant(tpl, values, variant)
+        drawn = choose_variant(tpl.name, tpl.variants, values, variant)
         key = cache_key(
             template_digest=tpl.digest,
             params=canonical_params(values),
@@ -399,7 +359,7 @@ class Renderer:
             )
             watch.timings.update(shot.timings)
             watch.restart()
-            warnings = await self._check(job, shot)
+            warnings = await self.glyphs.check(job.template, job.values, shot)
             if shot.format == job.format == "jpeg":
                 body = shot.body
             else:
@@ -427,46 +387,6 @@ class Renderer:
             warnings=warnings,
         )
 
-    async def _check(self, job: Job, shot: Capture) -> Warnings:
-        """The render's warnings: logged and counted; with ``strict``, Unrenderable instead."""
-        if self.coverage is None:
-            return Warnings(failed_images=tuple(shot.failed_images))
-        if shot.codes and self._fonts_digest != job.template.static_digest:
-            # The static folder changed: its web fonts may draw other characters now.
-            await asyncio.to_thread(self.coverage.use_static, self.settings.static_dir)
-            self._fonts_digest = job.template.static_digest
-        warnings = Warnings(
-            missing_glyphs=tuple(self.coverage.missing(shot.codes)),
-            failed_images=tuple(shot.failed_images),
-        )
-        if not warnings:
-            return warnings
-        name = job.template.name
-        log.warning("render of template %r: %s", name, warnings.message())
-        if self.metrics is not None:
-            for kind in warnings.kinds:
-                self.metrics.render_warning(name, kind)
-        if self.settings.strict:
-            detail: dict[str, Any] = {"template": name, **warnings.to_json(job.values)}
-            culprits = detail["parameters"]
-            if culprits:
-                detail["parameter"] = next(iter(culprits))
-            if self.metrics is not None:
-                self.metrics.render_failed(name, Unrenderable.kind)
-            raise Unrenderable(f"template {name!r}: {warnings.message()}", detail=detail)
-        return warnings
-
-
-def choose_variant(template: Template, values: Mapping[str, Any], forced: str | None) -> str:
-    """The page's A/B variant ("" when the template declares none); ``forced`` overrides it."""
-    variants = template.variants
-    if forced is not None:
-        if variants is None or forced not in variants.names:
-            known = ", ".join(variants.names) if variants else "none: it declares no variants"
-            message = f"unknown variant {forced!r} (this template: {known})"
-            raise InvalidParameter("variant", message)
-        return forced
-    return "" if variants is None else variants.choose(template.name, values)
 
 
 def _fleet(settings: Settings) -> Fleet | None:

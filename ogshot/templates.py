@@ -36,6 +36,7 @@ import jinja2.meta
 from .declarations import DECLARATION as _DECLARATION
 from .declarations import DEFAULT_SIZE, Size
 from .declarations import read_declaration as _read_declaration
+from .digests import StaticDigest, file_stats, relative_to
 from .errors import InvalidParameter, TemplateError, TemplateNotFound
 from .fields import PARAM_NAME_RE, RESERVED_PARAMS, TYPES, Param, json_value
 from .filters import FILTERS
@@ -43,7 +44,16 @@ from .freshness import version_of
 from .jinja_errors import syntax_error_message
 from .variants import Variants
 
-__all__ = ["PARAM_NAME_RE", "TYPES", "Catalog", "Param", "Size", "StaticDigest", "Template"]
+__all__ = [
+    "PARAM_NAME_RE",
+    "TYPES",
+    "Catalog",
+    "Param",
+    "Size",
+    "StaticDigest",
+    "Template",
+    "file_stats",
+]
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -92,54 +102,6 @@ class Template:
             for p in self.params.values()
             if p.example is not None or p.default is not None
         }
-
-
-def file_stats(root: Path) -> dict[str, tuple[int, int]]:
-    """path -> (mtime_ns, size) of every file under ``root`` (nothing when it does not exist)."""
-    files: dict[str, tuple[int, int]] = {}
-    for dirpath, _dirs, names in os.walk(root):
-        for name in names:
-            full = os.path.join(dirpath, name)
-            try:
-                st = os.stat(full)
-            except OSError:
-                continue
-            files[full] = (st.st_mtime_ns, st.st_size)
-    return files
-
-
-class StaticDigest:
-    """Content digest of the static folder, computed by :meth:`refresh` (blocking: off the loop).
-
-    A refresh walks the folder and reads only the files that are new, changed in size or mtime, or
-    named in ``changed`` (what the watcher saw: an edit within the mtime's granularity counts too).
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.digest = ""
-        self._files: dict[str, tuple[int, int, str]] = {}
-
-    def refresh(self, changed: Collection[str] = ()) -> str:
-        named = _relative(changed, self.root)
-        seen: dict[str, tuple[int, int, str]] = {}
-        for full, (mtime_ns, size) in file_stats(self.root).items():
-            rel = os.path.relpath(full, self.root)
-            old = self._files.get(rel)
-            if old and old[0] == mtime_ns and old[1] == size and rel not in named:
-                seen[rel] = old
-                continue
-            try:
-                content_hash = hashlib.sha256(Path(full).read_bytes()).hexdigest()
-            except OSError:
-                continue
-            seen[rel] = (mtime_ns, size, content_hash)
-        self._files = seen
-        h = hashlib.sha256()
-        for rel in sorted(seen):
-            h.update(f"{rel}\0{seen[rel][2]}\n".encode())
-        self.digest = h.hexdigest()
-        return self.digest
 
 
 class _Sources(jinja2.BaseLoader):
@@ -226,8 +188,8 @@ class Catalog:
                 named: Collection[str] = ()
             else:
                 named = changed
-                templates_changed = bool(_relative(changed, self.root))
-                static_changed = bool(_relative(changed, self.static.root))
+                templates_changed = bool(relative_to(changed, self.root))
+                static_changed = bool(relative_to(changed, self.static.root))
             if static_changed:
                 self.static.refresh(named)
             if templates_changed or old is None:
@@ -409,16 +371,6 @@ def _source_key(name: str) -> str | None:
         return "/".join(jinja2.loaders.split_template_path(name))
     except jinja2.TemplateNotFound:  # ".." in the name
         return None
-
-
-def _relative(paths: Collection[str], root: Path) -> set[str]:
-    """The paths under ``root`` (itself included, as "."), relative to it; symlinks resolved."""
-    real = root.resolve()
-    return {
-        os.path.relpath(full, real)
-        for full in (Path(p).resolve() for p in paths)
-        if full.is_relative_to(real)
-    }
 
 
 def _template_line(exc: BaseException) -> int | None:

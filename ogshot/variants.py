@@ -26,9 +26,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import InvalidParameter
 from .fields import json_value
 
-__all__ = ["MAX_VARIANTS", "VARIANT_NAME_RE", "Variants", "point_of"]
+__all__ = ["MAX_VARIANTS", "VARIANT_NAME_RE", "Variants", "choose_variant", "point_of"]
 
 # Variant names become a response header and a metric label: short, plain and bounded in number.
 VARIANT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -69,3 +70,16 @@ class Variants:
                 for name, weight in zip(self.names, self.weights, strict=True)
             ],
         }
+
+
+def choose_variant(
+    template: str, variants: Variants | None, values: Mapping[str, Any], forced: str | None
+) -> str:
+    """The page's A/B variant ("" when the template declares none); ``forced`` overrides it."""
+    if forced is not None:
+        if variants is None or forced not in variants.names:
+            known = ", ".join(variants.names) if variants else "none: it declares no variants"
+            message = f"unknown variant {forced!r} (this template: {known})"
+            raise InvalidParameter("variant", message)
+        return forced
+    return "" if variants is None else variants.choose(template, values)
