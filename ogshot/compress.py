@@ -26,9 +26,9 @@ def encode(captured: bytes, fmt: str, settings: Settings) -> bytes:
 
     PNG is truecolour, lossless, unfiltered: on rendered cards (flat areas, text, gradients) the
     unfiltered rows deflate about as small as adaptive filtering at a third of the time, and a
-    palette (``png_colours``) costs 50-90 ms and bands gradients. A photographic capture whose
-    own bytes are already as small as ours would be is returned as it is (the photo card: 22 ms
-    instead of 50, 1,062 KB instead of 1,105; pixels are the capture's either way).
+    palette (``png_colours``) costs 50-90 ms and is lossy. A photographic capture whose own
+    bytes are already as small as ours would be is returned as it is (the photo card: 19 ms
+    instead of 52, 1,062 KB instead of 1,121; pixels are the capture's either way).
     """
     image = pyvips.Image.new_from_buffer(captured, "", access="sequential")
     if image.hasalpha():
