@@ -169,7 +169,15 @@ async def quality(renderer: Renderer, template: str) -> dict[str, dict[str, floa
     job = renderer.prepare(template, params, "png")
     html = renderer.catalog.render_html(job.template, job.variables)
     async with renderer.pool.lease() as slot:
-        shot = await capture(slot, html, time_limit=renderer.settings.render_timeout)
+        # the same static digest as the renders below: a different one empties the page's cache
+        # first, and Chromium's first paint of a just-fetched SVG differs in a few edge pixels
+        shot = await capture(
+            slot,
+            html,
+            time_limit=renderer.settings.render_timeout,
+            template=template,
+            static_digest=job.template.static_digest,
+        )
     reference = pyvips.Image.new_from_buffer(shot.png, "")[:3]  # lossless
     out: dict[str, dict[str, float]] = {}
     for fmt in ("png", "jpeg", "webp"):

@@ -194,13 +194,16 @@ def encode_card(card: str, png: bytes) -> None:
         for fname, flag in FILTERS.items():
             if level in (1, 9) and fname != "none":
                 continue  # filtered rows at z9 take seconds on these images
-            mark = " (ogshot today)" if (level, fname) == (6, "none") else ""
+            mark = " (ogshot before 2026-11-26)" if (level, fname) == (6, "none") else ""
             row(
                 f"png z{level} {fname}{mark}",
                 lambda lv=level, fl=flag: image.pngsave_buffer(  # type: ignore[misc]
                     compression=lv, filter=fl, keep="none"
                 ),
             )
+    settings = Settings.load()
+    ms, today = timed(lambda: encode(png, "png", settings))
+    print(f"| {card} | png, ogshot today (compress.encode) | {ms:.1f} | {len(today):,} |")
     count = colours(image)
     if count <= 256:
         body = row(
@@ -522,25 +525,18 @@ def encode_deflaters(card: str, image: pyvips.Image, dec: float) -> None:
             )
 
 
-def png_libdeflate(image: pyvips.Image) -> bytes:
-    compress = deflaters().get("libdeflate z6")
-    if compress is None:
-        raise SystemExit("paths: pip install deflate (libdeflate) first")
-    return png_filtered(image, "none", 0, compress=compress)
-
-
 async def profile_paths(cards: list[str], n: int) -> None:
     """Whole-miss CPU (this process + Playwright's driver + Chromium) of today's paths against the
     proposed ones, interleaved: write, ready, capture, encode."""
     settings_png = Settings.load()
     paths: dict[str, tuple[dict[str, Any], Callable[[bytes], bytes]]] = {
-        "PNG today (png fast + libvips z6)": (
+        "PNG before (png fast + libvips z6)": (
+            CAPTURES["png fast (ogshot)"],
+            lambda b: bytes(decode(b).pngsave_buffer(compression=6, filter="none", keep="none")),
+        ),
+        "PNG today (png fast + compress.encode: libdeflate z6, photos as captured)": (
             CAPTURES["png fast (ogshot)"],
             lambda b: encode(b, "png", settings_png),
-        ),
-        "PNG proposed (png fast + libdeflate z6)": (
-            CAPTURES["png fast (ogshot)"],
-            lambda b: png_libdeflate(decode(b)),
         ),
         "JPEG today (png fast + libvips q88)": (
             CAPTURES["png fast (ogshot)"],
