@@ -19,14 +19,14 @@ import functools
 import json
 import os
 import re
-import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from .chromium import ESSENTIAL_ARGS
+from .envvars import Bytes, EnvVar, env_var, parse_size
 from .errors import ConfigError
 
 __all__ = ["Bytes", "EnvVar", "Settings", "env_vars", "parse_size"]
@@ -34,7 +34,6 @@ __all__ = ["Bytes", "EnvVar", "Settings", "env_vars", "parse_size"]
 CONFIG_FILE = "playwright.config.json"
 
 # A count of bytes: its environment variable may say ``500MB`` or ``1GiB`` (see parse_size).
-Bytes = Annotated[int, "bytes"]
 
 DEFAULT_LAUNCH_ARGS = (
     *ESSENTIAL_ARGS,
@@ -262,68 +261,8 @@ def _host_pattern(text: str) -> bool:
     return _HOST.match(text.lower()) is not None
 
 
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?$", re.IGNORECASE)
-
-
-def parse_size(text: str) -> int:
-    """'1048576', '500MB', '1GB' (decimal), '1GiB' (binary) -> bytes."""
-    match = _SIZE.match(text.strip())
-    if not match:
-        raise ValueError("not a size (use bytes, or e.g. 500MB, 1GB, 1GiB)")
-    number, prefix, binary = match.groups()
-    power = "kmgt".find(prefix.lower()) + 1 if prefix else 0
-    return int(float(number) * ((1024 if binary else 1000) ** power))
-
-
-def _bool(text: str) -> bool:
-    low = text.lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError("not a boolean (use 1/0, true/false, yes/no, on/off)")
-
-
-def _number(kind: Callable[[str], Any], what: str) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        try:
-            return kind(text)
-        except ValueError:
-            raise ValueError(f"not {what}") from None
-
-    return parse
-
-
-def _strings(text: str) -> tuple[str, ...]:
-    if text.startswith("["):
-        items = json.loads(text)
-        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-            raise ValueError("a JSON array must hold only strings")
-        return tuple(items)
-    return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
-def _format_strings(items: tuple[str, ...]) -> str:
-    plain = ",".join(items)
-    if all(i and i == i.strip() and "," not in i for i in items) and not plain.startswith("["):
-        return plain
-    return json.dumps(list(items))
-
-
 # Fields whose public variable is not OGSHOT_<FIELD> (names in CONVENTIONS.md).
 _ENV_NAMES = {"secrets": "OGSHOT_SECRET", "executable_path": "OGSHOT_CHROMIUM"}
-
-
-@dataclass(frozen=True)
-class EnvVar:
-    """One environment variable: its name, the field it sets, and how its text reads and reads
-    back. ``empty_ok``: an empty value means something (none, off) instead of "not set"."""
-
-    name: str
-    field: str
-    parse: Callable[[str], Any]
-    format: Callable[[Any], str]
-    empty_ok: bool = False
 
 
 @functools.cache
@@ -331,46 +270,9 @@ def env_vars() -> tuple[EnvVar, ...]:
     """The environment variables, one per Settings field, derived from the fields' types."""
     hints = typing.get_type_hints(Settings, include_extras=True)
     return tuple(
-        _env_var(_ENV_NAMES.get(f.name, f"OGSHOT_{f.name.upper()}"), f.name, hints[f.name])
+        env_var(_ENV_NAMES.get(f.name, f"OGSHOT_{f.name.upper()}"), f.name, hints[f.name])
         for f in dataclasses.fields(Settings)
     )
-
-
-def _env_var(name: str, key: str, kind: Any) -> EnvVar:
-    args = typing.get_args(kind)
-    if typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in args:
-        if len(args) != 2:
-            raise TypeError(f"Settings.{key}: one type or None, not {kind!r}")
-        inner = _env_var(name, key, next(a for a in args if a is not type(None)))
-
-        def parse_optional(text: str) -> Any:
-            return inner.parse(text) if text else None
-
-        def format_optional(value: Any) -> str:
-            return "" if value is None else inner.format(value)
-
-        return EnvVar(name, key, parse_optional, format_optional, empty_ok=True)
-    if kind == Bytes:
-        return EnvVar(name, key, parse_size, str)
-    if kind is bool:
-        return EnvVar(name, key, _bool, lambda v: "1" if v else "0", empty_ok=True)
-    if kind in (str, Path):
-        return EnvVar(name, key, kind, str)
-    if kind is int:
-        return EnvVar(name, key, _number(int, "a whole number"), str)
-    if kind is float:
-        return EnvVar(name, key, _number(float, "a number"), repr)
-    if kind == tuple[str, ...]:
-        return EnvVar(name, key, _strings, _format_strings, empty_ok=True)
-    if typing.get_origin(kind) is Literal and all(isinstance(a, str) for a in args):
-
-        def parse_choice(text: str) -> str:
-            if text not in args:
-                raise ValueError(f"must be one of {', '.join(args)}")
-            return text
-
-        return EnvVar(name, key, parse_choice, str)
-    raise TypeError(f"Settings.{key}: no environment variable for type {kind!r}")
 
 
 # playwright.config.json keys -> Settings fields.

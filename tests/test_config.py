@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import pytest
 
-from ogshot import config
+from ogshot import envvars
 from ogshot.config import Bytes, Settings, env_vars, parse_size
 from ogshot.errors import ConfigError
 
@@ -167,17 +167,17 @@ def test_a_value_the_settings_refuse_names_the_variable_it_came_from() -> None:
 
 
 def test_types_the_derivation_knows_beyond_the_current_fields() -> None:
-    choice = config._env_var("OGSHOT_LOG_FORMAT", "log_format", Literal["text", "json"])
+    choice = envvars.env_var("OGSHOT_LOG_FORMAT", "log_format", Literal["text", "json"])
     assert choice.parse("json") == "json"
     with pytest.raises(ValueError, match="text, json"):
         choice.parse("xml")
-    maybe = config._env_var("OGSHOT_LIMIT", "limit", int | None)
+    maybe = envvars.env_var("OGSHOT_LIMIT", "limit", int | None)
     assert maybe.empty_ok and maybe.parse("") is None and maybe.parse("3") == 3
     assert maybe.format(None) == "" and maybe.format(3) == "3"
-    level = config._env_var("OGSHOT_LEVEL", "level", typing.Optional[Literal["a", "b"]])  # noqa: UP045
+    level = envvars.env_var("OGSHOT_LEVEL", "level", typing.Optional[Literal["a", "b"]])  # noqa: UP045
     assert level.parse("") is None and level.parse("b") == "b"
     with pytest.raises(TypeError, match=r"Settings\.odd"):
-        config._env_var("OGSHOT_ODD", "odd", dict[str, int])
+        envvars.env_var("OGSHOT_ODD", "odd", dict[str, int])
 
 
 # -- Settings -> environment -> Settings, as ``ogshot serve`` hands them to workers ------------
