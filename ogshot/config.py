@@ -5,11 +5,8 @@ Sources, later ones winning: the defaults below, ``playwright.config.json`` (the
 raises ConfigError naming the key and the value.
 
 Every field is an environment variable, ``OGSHOT_<FIELD>`` unless ``_ENV_NAMES`` gives it its
-public name, parsed by the field's type: ``int``, ``float``, ``str``, ``Path``, ``bool``
-(1/0, true/false, yes/no, on/off), ``Bytes`` (``500MB``, ``1GiB``), ``tuple[str, ...]``
-(comma-separated, or a JSON array when an item holds a comma), ``Literal[...]`` and ``X | None``
-(empty means None). A new field needs no code here, only its row in the README's table (a test
-checks). ``Settings.to_env`` is the way back.
+public name, parsed by the field's type (envvars.py). A new field needs no code here, only its row
+in the README's table (a test checks). ``Settings.to_env`` is the way back.
 """
 
 from __future__ import annotations
