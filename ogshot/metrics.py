@@ -138,7 +138,7 @@ class Metrics:
         )
         self.stage_seconds = Histogram(
             "ogshot_render_stage_seconds",
-            "Time spent in each stage of a render (queue, html, resize, load, ready, check, "
+            "Time spent in each stage of a render (queue, html, resize, load, ready, "
             "capture, encode, store).",
             ["stage"],
             buckets=BUCKETS,
