@@ -7,7 +7,6 @@ neither Playwright nor pyvips, and the heavier names below are imported on first
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .version import __version__
@@ -17,6 +16,7 @@ if TYPE_CHECKING:
     from .config import Settings
     from .errors import OgshotError
     from .pipeline import Image, Renderer
+    from .signing import sign_url
 
 __all__ = [
     "Image",
@@ -35,6 +35,9 @@ _LAZY = {
     "Renderer": ".pipeline",
     "Settings": ".config",
     "create_app": ".app",
+    # Loads neither Playwright nor pyvips; lazy so that ``import ogshot`` stays ~8 ms, and its
+    # warnings point at the caller's line, not at a wrapper here.
+    "sign_url": ".signing",
 }
 
 
@@ -49,29 +52,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
-
-
-def sign_url(
-    template: str,
-    params: Mapping[str, Any],
-    format: str = "png",
-    *,
-    base: str = "",
-    secret: str | None = None,
-    settings: Settings | None = None,
-    validate: bool = False,
-    version: str | None = None,
-) -> str:
-    """The /og URL of ``template`` with ``params`` (see ``ogshot.signing.sign_url``)."""
-    from .signing import sign_url as _sign_url
-
-    return _sign_url(
-        template,
-        params,
-        format,
-        base=base,
-        secret=secret,
-        settings=settings,
-        validate=validate,
-        version=version,
-    )

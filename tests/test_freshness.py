@@ -16,6 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 import ogshot
+from ogshot import signing
 from ogshot.app import create_app
 from ogshot.config import Settings
 from ogshot.errors import InvalidParameter, TemplateError
@@ -222,6 +223,7 @@ def test_sign_url_version_argument(tmp_path: Path) -> None:
         ogshot.sign_url("article", {"title": "x"}, settings=settings, version="a b")
     # A web app without the templates: a URL that works, without a version, and a warning.
     elsewhere = settings.replace(templates_dir=tmp_path / "nowhere")
+    signing._warned_unversioned = False  # warned once per process: as in a fresh one
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         unversioned = ogshot.sign_url("article", {"title": "x"}, settings=elsewhere)
