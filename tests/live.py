@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from ogshot.app import create_app
 from ogshot.chromium import ESSENTIAL_ARGS, find_chromium
 from ogshot.config import Settings
 
-__all__ = ["CHROMIUM_ARGS", "WAIT_MS", "Live", "launch", "serve"]
+__all__ = ["CHROMIUM_ARGS", "WAIT_MS", "Live", "checked_page", "launch", "serve"]
 
 CHROMIUM_ARGS = list(ESSENTIAL_ARGS)
 WAIT_MS = 15_000
@@ -70,3 +70,15 @@ def launch() -> Iterator[Browser]:
         chromium = playwright.chromium.launch(executable_path=find_chromium(), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@contextlib.contextmanager
+def checked_page(browser: Browser) -> Iterator[Page]:
+    """A fresh page (own context, own localStorage) that fails the test on any JavaScript error;
+    closing it ends its event stream."""
+    page = browser.new_page(viewport={"width": 1500, "height": 950})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    page.context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"

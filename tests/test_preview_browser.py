@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from .conftest import make_settings, mean_difference, pixel
-from .live import WAIT_MS, Live, launch, serve
+from .live import WAIT_MS, Live, checked_page, launch, serve
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +37,8 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     """A fresh page (own context, own localStorage); closing it ends its event stream."""
-    page = browser.new_page(viewport={"width": 1500, "height": 950})
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    page.context.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
+    with checked_page(browser) as page:
+        yield page
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page
 
-from .live import WAIT_MS, launch, serve
+from .live import WAIT_MS, checked_page, launch, serve
 from .test_typography import TOFU, app_settings
 
 
@@ -26,12 +26,8 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    page = browser.new_page(viewport={"width": 1500, "height": 950})
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    page.context.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
+    with checked_page(browser) as page:
+        yield page
 
 
 def open_studio(page: Page, url: str, template: str) -> None:
