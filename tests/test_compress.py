@@ -1,5 +1,6 @@
-"""The PNG writer (libdeflate, unfiltered rows): bit-exact against Chromium's capture, a valid PNG
-that libvips reads back at the right size, and no larger than libvips' own unfiltered save."""
+"""The capture reader and the PNG writer (libdeflate, unfiltered rows): Chromium's capture read
+without libpng to the same pixels libvips decodes (other PNGs left to libvips), our PNG bit-exact
+against it, valid, and no larger than libvips' own unfiltered save."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import pyvips
 
-from ogshot.compress import encode, png_truecolour
+from ogshot.compress import Scanlines, encode, png_truecolour
 from ogshot.pipeline import Renderer
 from ogshot.render import capture
 
@@ -136,3 +137,76 @@ def test_a_photographic_capture_is_served_as_chromium_encoded_it(
     # a gradient is the opposite case: re-encoded, far smaller than Chromium's capture
     gradient = encode(captures["gradient"], "png", settings)
     assert len(gradient) < len(captures["gradient"]) / 3
+
+
+def png_of(rows: bytes, width: int, height: int, colour: int = 2) -> bytes:
+    """A hand-made PNG of already-filtered rows (``colour``: 2 RGB, 6 RGBA)."""
+    header = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
+    parts = [chunk(b"IHDR", header), chunk(b"IDAT", zlib.compress(rows)), chunk(b"IEND", b"")]
+    return b"\x89PNG\r\n\x1a\n" + b"".join(parts)
+
+
+def chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+@pytest.mark.parametrize("name", ["gradient", "photo"])
+def test_chromiums_capture_is_read_to_the_pixels_libvips_decodes(
+    captures: dict[str, bytes], name: str
+) -> None:
+    lines = Scanlines.read(captures[name])
+    assert lines is not None  # Chromium writes 8-bit RGB, every row `up` filtered
+    assert (lines.width, lines.height, lines.bands) == (1200, 630, 3)
+    decoded = image_of(captures[name])
+    assert lines.image().write_to_memory() == decoded.write_to_memory()
+    assert lines.image().interpretation == "srgb"
+
+
+def test_jpeg_and_webp_from_the_read_capture_match_libvips_decoding_it(
+    gradient_capture: bytes, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path)
+    image = image_of(gradient_capture)
+    jpeg = image.jpegsave_buffer(
+        Q=settings.jpeg_quality,
+        interlace=True,
+        optimize_coding=True,
+        keep="none",
+        subsample_mode="off" if settings.jpeg_quality >= 90 else "auto",
+    )
+    assert encode(gradient_capture, "jpeg", settings) == jpeg
+    webp = image.webpsave_buffer(Q=settings.webp_quality, effort=0, keep="none")
+    assert encode(gradient_capture, "webp", settings) == webp
+
+
+def test_rows_filtered_none_and_up_mixed_are_read() -> None:
+    width, height = 5, 4
+    pixels_ = [
+        bytes((x * 40 + y * 7 + band) % 256 for x in range(width) for band in range(3))
+        for y in range(height)
+    ]
+    rows = b""
+    for y, row in enumerate(pixels_):
+        if y % 2:  # `up`: each byte minus the byte above it
+            rows += b"\x02" + bytes((a - b) % 256 for a, b in zip(row, pixels_[y - 1], strict=True))
+        else:
+            rows += b"\x00" + row
+    png = png_of(rows, width, height)
+    lines = Scanlines.read(png)
+    assert lines is not None
+    assert lines.image().write_to_memory() == b"".join(pixels_)
+    assert lines.image().write_to_memory() == image_of(png).write_to_memory()
+    assert bytes(lines.rows) == b"".join(b"\x00" + row for row in pixels_)
+
+
+def test_other_pngs_are_left_to_libvips(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    row = bytes(range(15))
+    sub = png_of(b"\x01" + row, 5, 1)  # a `sub` row: libvips (libpng) decodes it
+    rgba = png_of(b"\x00" + bytes(range(20)), 5, 1, colour=6)
+    truncated = png_of((b"\x00" + row) * 2, 5, 2)[:-20]
+    for png in (sub, rgba, truncated, b"not a png"):
+        assert Scanlines.read(png) is None
+    assert pixels(encode(sub, "png", settings)) == pixels(sub)
+    white_flattened = image_of(encode(rgba, "png", settings))
+    assert (white_flattened.bands, white_flattened.width) == (3, 5)
