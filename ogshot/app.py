@@ -52,17 +52,18 @@ async def og_path(request: Request) -> Response:
     """GET|HEAD /og/{template}.{png|jpg|jpeg|webp}?param=value..."""
     name, _, ext = request.path_params["file"].partition(".")
     request.scope["ogshot"]["template"] = name
-    settings = renderer_of(request).settings
-    params = query_params(request, settings)
+    renderer = renderer_of(request)
+    params = query_params(request, renderer.settings)
     signature = params.pop(signing.SIGNATURE_PARAM, None)
-    signing.check(settings, name, params, ext or "png", signature)
-    image = await renderer_of(request).image(name, params, ext or "png")
-    return image_response(request, image, requested=params.get(freshness.VERSION_PARAM))
+    signing.check(renderer.settings, name, params, ext or "png", signature)
+    image = await renderer.image(name, params, ext or "png")
+    return image_response(request, image, renderer.settings, params.get(freshness.VERSION_PARAM))
 
 
 async def og_query(request: Request) -> Response:
     """GET|HEAD /og?template=NAME&data=<JSON object>&format=png"""
-    settings = renderer_of(request).settings
+    renderer = renderer_of(request)
+    settings = renderer.settings
     query = query_params(request, settings)
     name = query.pop("template", None)
     if not name:
@@ -83,8 +84,8 @@ async def og_query(request: Request) -> Response:
             raise InvalidParameter(freshness.VERSION_PARAM, "given both in data and in the query")
         params[freshness.VERSION_PARAM] = version
     signing.check(settings, name, params, fmt, signature)
-    image = await renderer_of(request).image(name, params, fmt)
-    return image_response(request, image, requested=params.get(freshness.VERSION_PARAM))
+    image = await renderer.image(name, params, fmt)
+    return image_response(request, image, renderer.settings, params.get(freshness.VERSION_PARAM))
 
 
 def _parse_data(text: str) -> dict[str, Any]:
@@ -127,11 +128,14 @@ def _nesting(text: str) -> int:
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def image_response(request: Request, image: Image, *, requested: str | None = None) -> Response:
-    """The answer with ``image``; ``requested``: the version the URL carries (freshness.py)."""
-    settings = renderer_of(request).settings
+def image_response(
+    request: Request, image: Image, settings: Settings, requested: str | None
+) -> Response:
+    """The answer with ``image``; ``requested``: the version the URL carries (freshness.py).
+
+    On the cache-hit path: the headers are written encoded, in one list, and the request's
+    conditional headers are read in one pass over the raw ones."""
     request.scope["ogshot"].update(format=image.format, timings=image.timings)
-    etag = f'"{image.etag}"'
     promise = freshness.promise(
         settings,
         requested=requested,
@@ -139,37 +143,55 @@ def image_response(request: Request, image: Image, *, requested: str | None = No
         cached=image.cached,
         stale=image.stale,
     )
-    headers = {
-        "etag": etag,
-        "cache-control": promise.cache_control,
-        "x-ogshot-cache": promise.cache,
-        "server-timing": server_timing(image.timings),
-        "accept-ranges": "bytes",
-        "vary": "Accept-Encoding",
-    }
+    timing = server_timing(image.timings)
     if image.variant:  # counted by platform in the metrics (telemetry reads it back)
-        headers["x-ogshot-variant"] = image.variant
-        entry = f'variant;desc="{image.variant}"'
-        headers["server-timing"] = ", ".join(filter(None, (headers["server-timing"], entry)))
+        timing = ", ".join(filter(None, (timing, f'variant;desc="{image.variant}"')))
+    headers = [
+        (b"etag", b'"%s"' % image.etag.encode()),
+        (b"cache-control", promise.cache_control.encode()),
+        (b"x-ogshot-cache", promise.cache.encode()),
+        (b"server-timing", timing.encode()),
+        (b"accept-ranges", b"bytes"),
+        (b"vary", b"Accept-Encoding"),
+    ]
+    if image.variant:
+        headers.append((b"x-ogshot-variant", image.variant.encode()))
     if image.warnings:
-        headers["x-ogshot-warning"] = image.warnings.header()
-    if _etag_matches(request.headers.get("if-none-match"), image.etag):
-        return Response(status_code=304, headers=headers)
+        headers.append((b"x-ogshot-warning", image.warnings.header().encode()))
+    if_none_match = range_header = None
+    for name, value in request.scope["headers"]:
+        if name == b"if-none-match":
+            if_none_match = value.decode("latin-1")
+        elif name == b"range":
+            range_header = value.decode("latin-1")
+    if _etag_matches(if_none_match, image.etag):
+        return EncodedResponse(b"", 304, headers)
     body, status = image.body, 200
-    range_header = request.headers.get("range")
     if range_header and request.method == "GET":
         span = _byte_range(range_header, len(body))
         if span is None:
-            headers["content-range"] = f"bytes */{len(body)}"
-            return Response(status_code=416, headers=headers)
+            headers += [(b"content-range", b"bytes */%d" % len(body)), (b"content-length", b"0")]
+            return EncodedResponse(b"", 416, headers)
         if span != (0, len(body) - 1):
             start, end = span
             body, status = body[start : end + 1], 206
-            headers["content-range"] = f"bytes {start}-{end}/{len(image.body)}"
-    headers["content-length"] = str(len(body))
-    if request.method == "HEAD":
-        return Response(b"", status_code=status, headers=headers, media_type=image.content_type)
-    return Response(body, status_code=status, headers=headers, media_type=image.content_type)
+            headers.append((b"content-range", b"bytes %d-%d/%d" % (start, end, len(image.body))))
+    headers += [
+        (b"content-length", b"%d" % len(body)),
+        (b"content-type", image.content_type.encode()),
+    ]
+    return EncodedResponse(b"" if request.method == "HEAD" else body, status, headers)
+
+
+class EncodedResponse(Response):
+    """A response whose headers arrive encoded, as ``(name, value)`` bytes in their final order
+    (Starlette's own constructor lower-cases and encodes a mapping, header by header)."""
+
+    def __init__(self, body: bytes, status_code: int, headers: list[tuple[bytes, bytes]]) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = body
+        self.raw_headers = headers
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:
@@ -283,8 +305,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await renderer.close()
 
     routes = [
-        ErrorRoute("/og", og_query, methods=["GET", "HEAD"], fallback_image=True),
+        # The busiest route first: every hit is matched against the routes before it.
         ErrorRoute("/og/{file:str}", og_path, methods=["GET", "HEAD"], fallback_image=True),
+        ErrorRoute("/og", og_query, methods=["GET", "HEAD"], fallback_image=True),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/openapi.json", openapi_json, methods=["GET", "HEAD"]),

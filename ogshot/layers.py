@@ -31,7 +31,7 @@ from .config import Settings
 from .lru import LRU
 
 if TYPE_CHECKING:
-    from .fleet import Fleet, PurgeState
+    from .fleet import Fleet
     from .metrics import Metrics
 
 __all__ = ["Layers"]
@@ -121,7 +121,8 @@ class Layers:
 
     def made_after(self, template: str) -> float:
         """Wall-clock time a copy of ``template``'s images must be newer than (its last purge)."""
-        return self._purges().templates.get(template, 0.0)
+        purged = self._local_templates if self.fleet is None else self.fleet.purges.templates
+        return purged.get(template, 0.0)
 
     async def purge(self, keys: list[str]) -> int | None:
         """Remove ``keys`` from every layer, fleet-wide with Redis: the new purge generation
@@ -152,13 +153,6 @@ class Layers:
         if self.metrics is not None:
             self.metrics.purges.inc(deleted)
         return generation, deleted
-
-    def _purges(self) -> PurgeState:
-        if self.fleet is not None:
-            return self.fleet.purges
-        from .fleet import PurgeState
-
-        return PurgeState(templates=self._local_templates)
 
     async def _live(self, key: str, entry: Entry, template: str, *, local: bool) -> bool:
         """False for a copy that a purge killed (see the module docstring)."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import random
 import re
-import secrets
 import sys
 import time
 from typing import Any
@@ -25,7 +25,9 @@ TEXT_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 
 def new_request_id() -> str:
-    return secrets.token_hex(8)
+    # An id to find a request's log lines by, not a secret: the Mersenne Twister is ~1 us faster
+    # per request than the os.urandom system call behind secrets.
+    return f"{random.getrandbits(64):016x}"
 
 
 def request_id_from(header: str | None) -> str:

@@ -15,6 +15,7 @@ scanner cannot blow up the number of series.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -69,6 +70,7 @@ POOL_EVENTS = {
 }
 
 
+@functools.lru_cache(maxsize=1024)  # on every image served; crawlers send a few agents each
 def platform_of(user_agent: str) -> str:
     """The platform a User-Agent belongs to, from :data:`PLATFORMS`."""
     ua = user_agent.lower()
