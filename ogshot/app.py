@@ -152,7 +152,6 @@ def image_response(
         (b"x-ogshot-cache", promise.cache.encode()),
         (b"server-timing", timing.encode()),
         (b"accept-ranges", b"bytes"),
-        (b"vary", b"Accept-Encoding"),
     ]
     if image.variant:
         headers.append((b"x-ogshot-variant", image.variant.encode()))

@@ -116,6 +116,10 @@ def test_second_request_is_a_hit_and_does_not_touch_the_browser(client: TestClie
     )
     assert "cache;dur=" in second.headers["server-timing"]
     assert "capture;dur=" in first.headers["server-timing"]
+    # The bytes depend on the URL alone: no Vary for a CDN to split its entries by
+    assert "vary" not in second.headers and second.headers["accept-ranges"] == "bytes"
+    assert second.headers["content-type"] == "image/png"
+    assert second.headers["content-length"] == str(len(second.content))
 
 
 def test_parameter_order_does_not_matter(client: TestClient) -> None:
@@ -161,6 +165,8 @@ def test_range_requests_get_206(client: TestClient) -> None:
         "/og/minimal.png", params={"title": "range"}, headers={"range": "bytes=999999-"}
     )
     assert bad.status_code == 416
+    assert bad.headers["content-range"] == f"bytes */{len(full)}"
+    assert bad.headers["content-length"] == "0" and bad.content == b""
 
 
 def test_unknown_template_is_404_naming_the_templates(client: TestClient) -> None:
