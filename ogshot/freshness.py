@@ -24,6 +24,7 @@ This module is imported by ``sign_url``: it stays light (no Jinja, no browser).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -104,9 +105,14 @@ def promise(
 
 def short_policy(settings: Settings) -> str:
     """The policy of a URL without the current version: revalidate soon, by ETag."""
-    parts = ["public", f"max-age={settings.max_age}"]
-    if settings.stale_while_revalidate:
-        parts.append(f"stale-while-revalidate={settings.stale_while_revalidate}")
-    if settings.stale_if_error:
-        parts.append(f"stale-if-error={settings.stale_if_error}")
+    return _short_policy(settings.max_age, settings.stale_while_revalidate, settings.stale_if_error)
+
+
+@functools.lru_cache(maxsize=16)  # on every hit: built once per setting
+def _short_policy(max_age: int, stale_while_revalidate: int, stale_if_error: int) -> str:
+    parts = ["public", f"max-age={max_age}"]
+    if stale_while_revalidate:
+        parts.append(f"stale-while-revalidate={stale_while_revalidate}")
+    if stale_if_error:
+        parts.append(f"stale-if-error={stale_if_error}")
     return ", ".join(parts)

@@ -10,7 +10,7 @@ __all__ = ["Stopwatch", "server_timing"]
 
 def server_timing(timings: Mapping[str, float]) -> str:
     """Stage timings (ms) as a ``Server-Timing`` header value."""
-    return ", ".join(f"{stage};dur={ms:.1f}" for stage, ms in timings.items())
+    return ", ".join([f"{stage};dur={ms:.1f}" for stage, ms in timings.items()])
 
 
 class Stopwatch:
