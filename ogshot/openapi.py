@@ -2,7 +2,8 @@
 
 Built per request from the template catalog, so that every template appears as its own operation
 with its declared parameters (types, limits, choices, defaults): a client generator or a fuzzer
-(the test suite runs schemathesis against it) sees exactly what the server accepts.
+(the test suite runs schemathesis against it) sees exactly what the server accepts. The service's
+own operations (liveness, readiness, this document) are ``openapi_service.py``'s.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from .config import Settings
 from .errors import OgshotError
 from .fields import COLOUR_PATTERN, RESERVED_PARAMS, json_value
 from .freshness import VERSION_PARAM, VERSION_PATTERN
+from .openapi_service import service_paths
 from .templates import Catalog, Param, Template
 
 __all__ = ["openapi"]
@@ -43,20 +45,7 @@ def openapi(catalog: Catalog, settings: Settings) -> dict[str, Any]:
         "get": _query_operation(names, settings, "get"),
         "head": _query_operation(names, settings, "head"),
     }
-    paths["/healthz"] = {"get": _health_operation()}
-    paths["/readyz"] = {"get": _ready_operation()}
-    paths["/openapi.json"] = {
-        "get": {
-            "operationId": "openapi",
-            "summary": "This description of the API",
-            "responses": {
-                "200": {
-                    "description": "OpenAPI 3.1 document",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
-                }
-            },
-        }
-    }
+    paths.update(service_paths())
     return {
         "openapi": "3.1.0",
         "info": {
@@ -324,86 +313,6 @@ def _image_responses(settings: Settings) -> dict[str, Any]:
             ),
             "headers": fallback_headers,
             "content": _FALLBACK,
-        },
-    }
-
-
-def _health_operation() -> dict[str, Any]:
-    return {
-        "operationId": "healthz",
-        "summary": "Liveness: the process answers",
-        "tags": ["operations"],
-        "responses": {
-            "200": {
-                "description": "Alive",
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["status", "version"],
-                            "properties": {
-                                "status": {"const": "ok"},
-                                "version": {"type": "string"},
-                            },
-                        }
-                    }
-                },
-            }
-        },
-    }
-
-
-_POOL = {
-    "type": "object",
-    "required": ["size", "idle", "busy", "queued", "browser_restarts"],
-    "properties": {
-        key: {"type": "integer", "minimum": 0}
-        for key in (
-            "size",
-            "idle",
-            "busy",
-            "starting",
-            "queued",
-            "queue_limit",
-            "renders",
-            "browser_launches",
-            "browser_restarts",
-            "browser_recycles",
-            "browser_renders",
-            "recycle_after",
-            "probe_failures",
-            "pages_replaced",
-            "rejected",
-        )
-    },
-}
-
-
-def _ready_operation() -> dict[str, Any]:
-    body = {
-        "type": "object",
-        "required": ["ready", "pool", "cache", "version"],
-        "properties": {
-            "ready": {"type": "boolean"},
-            "pool": _POOL,
-            "cache": {
-                "type": "object",
-                "properties": {"healthy": {"type": "boolean"}, "errors": {"type": "integer"}},
-            },
-            "version": {"type": "string"},
-        },
-    }
-    content = {"application/json": {"schema": body}}
-    return {
-        "operationId": "readyz",
-        "summary": "Readiness: the browser pool can take renders; its state",
-        "tags": ["operations"],
-        "responses": {
-            "200": {"description": "Ready", "content": content},
-            "503": {
-                "description": "Not ready (Chromium starting or restarting)",
-                "content": content,
-            },
         },
     }
 

@@ -1,16 +1,9 @@
 """Remote images (``OGSHOT_REMOTE_IMAGES``): fetched by ogshot, never by Chromium, then handed to
 the page from memory.
 
-A fetch is allowed only when, for the URL and again for every redirect hop:
-
-- the scheme is http or https, there are no credentials in it, and the host matches the
-  allowlist (an exact host, or ``*.example.com`` for its sub-domains);
-- the host is resolved once and every address is public: loopback, private, link-local, CGNAT,
-  multicast, reserved and unspecified addresses are refused, and so are IPv6 forms that carry an
-  IPv4 address (IPv4-mapped, IPv4-compatible, 6to4, Teredo, NAT64). Numeric hosts in any form the
-  C library accepts (``2130706433``, ``0x7f.1``, ``127.1``) are read as the address they are;
-- the connection goes to that address, not to the name again (no DNS rebinding), while TLS still
-  checks the certificate against the name.
+Every request, the first and every redirect hop, goes only where ``egress.py`` allows: an
+allowlisted host over http or https, resolved once to public addresses only, on a connection
+pinned to the address that was checked.
 
 The answer must be 200 within the time cap, no larger than the size cap, say ``image/...`` and start
 with the bytes of a PNG, JPEG, GIF, WebP or AVIF (SVG is refused: it is a document that can load
@@ -22,11 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import hashlib
 import http.client
-import ipaddress
-import socket
 import ssl
 import threading
 import time
@@ -36,6 +26,16 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from .config import Settings
+from .egress import (
+    Address,
+    Resolver,
+    checked_address,
+    host_allowed,
+    is_public_address,
+    pinned_connection,
+    shut_down,
+    system_resolver,
+)
 from .errors import InvalidParameter, RemoteImageError
 from .lru import LRU
 
@@ -43,13 +43,7 @@ __all__ = [
     "RemoteImage",
     "RemoteImageError",  # lives in errors.py; re-exported for assets.py and tests
     "RemoteImages",
-    "is_public_address",
-    "parse_address",
-    "system_resolver",
 ]
-
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-Resolver = Callable[[str, int], Sequence[str]]
 
 MAX_REDIRECTS = 3
 FETCH_THREADS = 4  # slow remote hosts wait here, not in the threads that encode images
@@ -66,19 +60,6 @@ _MAGIC: tuple[tuple[bytes, int, str], ...] = (  # (bytes, offset, type)
 _DECLARED = frozenset(
     {"image/png", "image/jpeg", "image/jpg", "image/pjpeg", "image/gif", "image/webp", "image/avif"}
 )
-# IPv6 ranges that embed or translate to an IPv4 address, so a public-looking IPv6 can reach
-# 127.0.0.1 or 169.254.169.254 through a gateway.
-_EMBEDDING = tuple(
-    ipaddress.IPv6Network(net)
-    for net in (
-        "::/96",  # IPv4-compatible
-        "::ffff:0:0/96",  # IPv4-mapped
-        "64:ff9b::/96",  # NAT64
-        "64:ff9b:1::/48",  # local-use NAT64
-        "2002::/16",  # 6to4
-        "2001::/32",  # Teredo
-    )
-)
 
 
 @dataclass(frozen=True)
@@ -87,82 +68,6 @@ class RemoteImage:
     body: bytes
     content_type: str
     digest: str  # sha256 of the body
-
-
-def parse_address(text: str) -> Address | None:
-    """An IP address in any form the C library would connect to, or None for a name.
-
-    Besides the canonical forms this reads what ``inet_aton`` reads: ``2130706433``,
-    ``0x7f000001``, ``0177.0.0.1``, ``127.1`` are all 127.0.0.1."""
-    text = text.strip("[]")
-    try:
-        return ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        pass
-    if text and all(c in "0123456789abcdefxABCDEFX." for c in text):
-        try:
-            return ipaddress.IPv4Address(socket.inet_aton(text))
-        except OSError:
-            return None
-    return None
-
-
-def is_public_address(address: Address) -> bool:
-    """True only for a globally routable unicast address that embeds no IPv4 address."""
-    if isinstance(address, ipaddress.IPv6Address) and any(address in n for n in _EMBEDDING):
-        return False
-    return bool(
-        address.is_global
-        and not address.is_multicast
-        and not address.is_private
-        and not address.is_loopback
-        and not address.is_link_local
-        and not address.is_reserved
-        and not address.is_unspecified
-    )
-
-
-def system_resolver(host: str, port: int) -> list[str]:
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    return [str(info[4][0]) for info in infos]
-
-
-def host_allowed(patterns: Sequence[str], host: str) -> bool:
-    host = host.lower().rstrip(".")
-    for pattern in patterns:
-        pattern = pattern.lower().rstrip(".")
-        if pattern.startswith("*."):
-            if host.endswith(pattern[1:]) and len(host) > len(pattern) - 1:
-                return True
-        elif host == pattern:
-            return True
-    return False
-
-
-class _PinnedHTTP(http.client.HTTPConnection):
-    """Connects to an address resolved beforehand; ``Host`` is still the name."""
-
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self.address = address
-
-    def connect(self) -> None:
-        self.sock = socket.create_connection((self.address, self.port), self.timeout)
-
-
-class _PinnedHTTPS(http.client.HTTPSConnection):
-    """Like _PinnedHTTP, over TLS; the certificate is checked against the name, SNI is the name."""
-
-    def __init__(
-        self, host: str, port: int, address: str, timeout: float, context: ssl.SSLContext
-    ) -> None:
-        super().__init__(host, port, timeout=timeout, context=context)
-        self.address = address
-        self.tls = context
-
-    def connect(self) -> None:
-        raw = socket.create_connection((self.address, self.port), self.timeout)
-        self.sock = self.tls.wrap_socket(raw, server_hostname=self.host)
 
 
 class RemoteImages:
@@ -221,38 +126,6 @@ class RemoteImages:
         except ValueError:
             return False
         return bool(host) and host_allowed(self.allowlist, host or "")
-
-    def _address(self, url: str) -> tuple[str, int, str]:
-        """(host, port, the one address to connect to) or RemoteImageError."""
-        try:
-            parts = urlsplit(url)
-            host, port = parts.hostname, parts.port
-        except ValueError as exc:
-            raise RemoteImageError(f"not a valid URL ({exc})") from None
-        if parts.scheme not in ("http", "https"):
-            raise RemoteImageError(f"scheme {parts.scheme!r} is not allowed (http or https only)")
-        if parts.username is not None or parts.password is not None:
-            raise RemoteImageError("URLs with credentials are not allowed")
-        if not host or not host_allowed(self.allowlist, host):
-            raise RemoteImageError(f"host {host!r} is not in OGSHOT_REMOTE_IMAGES")
-        port = port or (443 if parts.scheme == "https" else 80)
-        literal = parse_address(host)
-        if literal is not None:
-            answers: Sequence[str] = [str(literal)]
-        else:
-            try:
-                answers = self.resolver(host, port)
-            except (OSError, UnicodeError) as exc:
-                raise RemoteImageError(f"cannot resolve {host!r} ({exc})") from None
-        addresses = [parse_address(a) for a in answers]
-        if not addresses:
-            raise RemoteImageError(f"{host!r} has no address")
-        for text, address in zip(answers, addresses, strict=True):
-            if address is None or not self.address_allowed(address):
-                raise RemoteImageError(
-                    f"{host!r} resolves to {text}, which is not a public address"
-                )
-        return host, port, str(addresses[0])
 
     # -- fetching --------------------------------------------------------------------------
 
@@ -335,19 +208,17 @@ class RemoteImages:
         raise RemoteImageError(f"more than {MAX_REDIRECTS} redirects")
 
     def _request(self, url: str, deadline: float) -> tuple[int, str | None, bytes | None]:
-        host, port, address = self._address(url)
+        host, port, address = checked_address(
+            url, self.allowlist, self.resolver, self.address_allowed
+        )
         parts = urlsplit(url)
         left = deadline - time.monotonic()
         if left <= 0:
             raise RemoteImageError(f"no answer within {self.timeout:g} s")
-        conn: http.client.HTTPConnection
-        if parts.scheme == "https":
-            conn = _PinnedHTTPS(host, port, address, left, self.tls)
-        else:
-            conn = _PinnedHTTP(host, port, address, left)
+        conn = pinned_connection(parts.scheme, host, port, address, left, self.tls)
         # The hard deadline: whatever the server does (slow headers, one byte a second), the
         # socket is shut down when the time is up and the blocked read fails.
-        timer = threading.Timer(left, _shutdown, args=(conn,))
+        timer = threading.Timer(left, shut_down, args=(conn,))
         timer.start()
         try:
             path = parts.path or "/"
@@ -412,10 +283,3 @@ def _sniff(body: bytes) -> str | None:
                 continue
             return kind
     return None
-
-
-def _shutdown(conn: http.client.HTTPConnection) -> None:
-    sock = conn.sock
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)

@@ -22,13 +22,8 @@ import pyvips
 from starlette.testclient import TestClient
 
 from ogshot.app import create_app
-from ogshot.remote import (
-    Address,
-    RemoteImageError,
-    RemoteImages,
-    is_public_address,
-    parse_address,
-)
+from ogshot.egress import Address, is_public_address, parse_address
+from ogshot.remote import RemoteImageError, RemoteImages
 
 from . import canary as servers
 from .conftest import make_settings, pixel
