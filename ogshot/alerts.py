@@ -24,11 +24,12 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from .config import Settings
+
+if TYPE_CHECKING:  # httpx is imported by start(): only a server with a webhook needs it
+    import httpx
 
 __all__ = ["Alerter", "Health"]
 
@@ -72,6 +73,8 @@ class Alerter:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        import httpx
+
         self._client = httpx.AsyncClient(timeout=5.0, follow_redirects=False)
         self._task = asyncio.ensure_future(self._run())
 
@@ -147,6 +150,8 @@ class Alerter:
             await self._post(condition, "resolved", f"resolved: {condition}")
 
     async def _post(self, condition: str, status: str, text: str) -> None:
+        import httpx
+
         icon = ":rotating_light:" if status == "firing" else ":white_check_mark:"
         body = {
             "text": f"{icon} ogshot on {self.node}: {text}",

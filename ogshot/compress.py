@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import deflate
-import numpy as np
 import pyvips
 
 from .config import Settings
@@ -82,6 +81,12 @@ def encode(captured: bytes, fmt: str, settings: Settings) -> bytes:
     raise ValueError(f"unknown format {fmt!r}")
 
 
+def warm_up() -> None:
+    """Import what the first encode needs (numpy), so that the first image does not wait for it
+    (the Renderer calls this in a thread while Chromium starts)."""
+    import numpy  # noqa: F401
+
+
 @dataclass(frozen=True)
 class Scanlines:
     """An 8-bit image as PNG scanlines: per row a zero (filter "none") byte, then its pixels."""
@@ -114,6 +119,8 @@ class Scanlines:
             return None
         if len(raw) != height * stride:
             return None
+        import numpy as np  # ~70 ms to import: warm_up() does it while Chromium starts
+
         lines = np.frombuffer(raw, np.uint8).reshape(height, stride)
         kinds = lines[:, 0].copy()
         if not np.isin(kinds, (0, 2)).all():
