@@ -29,6 +29,7 @@ class Document:
         self._urls = itertools.count()
         self.body = _BLANK  # what the next navigation to a document URL is answered with
         self.scripted = False  # the current document may have left state in the window
+        self.frame_id: str | None = None  # the main frame's CDP id, looked up once
         self._static_digest: str | None = None  # of the static folder at the last render
         # A remote image was shown: the document keeps it by URL ("list of available images")
         # even when the bytes behind the URL change, so the next render needs a fresh document.

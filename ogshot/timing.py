@@ -25,15 +25,5 @@ class Stopwatch:
         self.timings[stage] = self.timings.get(stage, 0.0) + (now - self._mark) * 1000
         self._mark = now
 
-    def split_lap(self, first: str, first_ms: float, second: str) -> None:
-        """One lap measured as a whole whose first part was timed elsewhere (in the page):
-        ``first_ms`` of it recorded as ``first``, the rest as ``second``."""
-        now = time.perf_counter()
-        total = (now - self._mark) * 1000
-        part = max(0.0, min(first_ms, total))
-        self.timings[first] = self.timings.get(first, 0.0) + part
-        self.timings[second] = self.timings.get(second, 0.0) + total - part
-        self._mark = now
-
     def restart(self) -> None:
         self._mark = time.perf_counter()

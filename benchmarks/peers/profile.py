@@ -47,7 +47,7 @@ from ogshot import Renderer, Settings  # noqa: E402
 from ogshot.bench import ssim  # noqa: E402
 from ogshot.compress import encode  # noqa: E402
 from ogshot.pool import Slot  # noqa: E402
-from ogshot.render import _send, _show  # noqa: E402
+from ogshot.render import _ready, _send, _write  # noqa: E402
 
 
 def p50(xs: list[float]) -> float:
@@ -74,7 +74,8 @@ async def load(r: Renderer, slot: Slot, card: str, i: int) -> str:
     tpl = r.catalog.get(card)
     params = unique({k: v for k, v in tpl.examples().items() if v is not None}, i)
     html = r.catalog.render_html(tpl, r.catalog.validate(tpl, params))
-    await _show(slot, html, card)
+    await _write(slot, html)
+    await _ready(slot, card)
     return html
 
 
@@ -357,7 +358,8 @@ async def profile_bake(cards: list[str], n: int) -> None:
                     continue
                 tpl = r.catalog.get(card)
                 html = r.catalog.render_html(tpl, r.catalog.validate(tpl, tpl.examples()))
-                await _show(slot, with_css(html, BAKE[card][0]), card)
+                await _write(slot, with_css(html, BAKE[card][0]))
+                await _ready(slot, card)
                 _, layer = await shot(slot, CAPTURES["png fast (ogshot)"])
                 (static / "_baked" / f"{card}.png").write_bytes(layer)
                 text = (templates / f"{card}.html").read_text()
