@@ -10,10 +10,13 @@ from typing import Any
 
 import pytest
 import pyvips
+from playwright.sync_api import Browser, Page
 from starlette.testclient import TestClient
 
 from ogshot.app import create_app
 from ogshot.config import Settings
+
+from .live import checked_page, launch
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted(p.stem for p in (ROOT / "html_templates").glob("*.html"))  # template names
@@ -64,6 +67,21 @@ def saved(client: TestClient, within: float = 10.0) -> Iterator[None]:
     assert client.portal is not None, "use the TestClient as a context manager"
     version = client.portal.call(watcher.wait, seen, within)
     assert version > seen, f"the file watcher reported no change within {within} s"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """A real Chromium for a module's browser tests (a module may bring its own)."""
+    with launch() as chromium:
+        yield chromium
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh page (own context, own localStorage) that fails the test on a JavaScript error;
+    closing it ends its event stream."""
+    with checked_page(browser) as fresh:
+        yield fresh
 
 
 def image_of(data: bytes) -> pyvips.Image:

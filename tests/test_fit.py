@@ -4,15 +4,11 @@ cannot fit ends in an ellipsis, and a box squeezed by its container is clamped t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Page
 
 from ogshot.fit import FIT_JS
-
-from .live import checked_page, launch
 
 CLAMP = "display: -webkit-box; -webkit-box-orient: vertical; overflow: hidden;"
 LONG = "A much longer title that keeps going well past three lines at its starting size " * 2
@@ -39,20 +35,8 @@ WATCH_JS = """() => {
 COLUMN = "display: flex; flex-direction: column"
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch() as chromium:
-        yield chromium
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    with checked_page(browser) as fresh:
-        fresh.set_viewport_size({"width": 1200, "height": 630})
-        yield fresh
-
-
 def fit(page: Page, body: str) -> list[dict[str, Any]]:
+    page.set_viewport_size({"width": 1200, "height": 630})
     page.set_content(
         f"<!doctype html><html><body style='margin: 0; font: 700 80px/1.1 sans-serif'>"
         f"{body}</body></html>"

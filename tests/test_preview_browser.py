@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from .conftest import make_settings, mean_difference, pixel
-from .live import WAIT_MS, Live, checked_page, launch, serve
+from .live import WAIT_MS, Live, serve
 
 
 @pytest.fixture(scope="module")
@@ -26,19 +26,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     settings = make_settings(tmp_path_factory.mktemp("studio"), dev=True, render_timeout=4.0)
     with serve(settings) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch() as chromium:
-        yield chromium
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh page (own context, own localStorage); closing it ends its event stream."""
-    with checked_page(browser) as page:
-        yield page
 
 
 @contextlib.contextmanager

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Page
 
-from .live import WAIT_MS, checked_page, launch, serve
+from .live import WAIT_MS, serve
 from .test_typography import TOFU, app_settings
 
 
@@ -16,18 +16,6 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     settings = app_settings(tmp_path_factory.mktemp("studio-typography"), pool_size=2)
     with serve(settings) as live:
         yield live.url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch() as chromium:
-        yield chromium
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    with checked_page(browser) as page:
-        yield page
 
 
 def open_studio(page: Page, url: str, template: str) -> None:
