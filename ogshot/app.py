@@ -85,7 +85,7 @@ async def og_query(request: Request) -> Response:
         params[freshness.VERSION_PARAM] = version
     signing.check(settings, name, params, fmt, signature)
     image = await renderer.image(name, params, fmt)
-    return image_response(request, image, renderer.settings, params.get(freshness.VERSION_PARAM))
+    return image_response(request, image, settings, params.get(freshness.VERSION_PARAM))
 
 
 def _parse_data(text: str) -> dict[str, Any]:
@@ -154,9 +154,9 @@ def image_response(
         (b"accept-ranges", b"bytes"),
     ]
     if image.variant:
-        headers.append((b"x-ogshot-variant", image.variant.encode()))
+        headers.append((b"x-ogshot-variant", image.variant.encode("latin-1")))
     if image.warnings:
-        headers.append((b"x-ogshot-warning", image.warnings.header().encode()))
+        headers.append((b"x-ogshot-warning", image.warnings.header().encode("latin-1")))
     if_none_match = range_header = None
     for name, value in request.scope["headers"]:
         if name == b"if-none-match":
