@@ -322,7 +322,7 @@ class _Block:
                 rf"(params\s*\.\s*)?{_quoted(key)}\s*(\.|=)"
             )
         elif isinstance(param, str):
-            found = self._key_in_table(param, key) or self._find(
+            found = self._row_in_table(f"params.{param}", key) or self._find(
                 rf"(params\s*\.\s*)?{_quoted(param)}\s*\.\s*{_quoted(key)}\s*="
             )
             if found is None:  # an inline table: the line that names the parameter
@@ -340,19 +340,12 @@ class _Block:
 
     def line_in_table(self, table: str, key: str) -> int | None:
         """The file line of ``key = ...`` under the header ``[table]``."""
-        header = self._find(rf"\[\s*{_dotted(table)}\s*\]")
-        if header is None:
-            return None
-        for index in range(header + 1, len(self.lines)):
-            line = self.lines[index]
-            if re.match(r"\s*\[", line):
-                break
-            if re.match(rf"\s*{_quoted(key)}\s*=", line):
-                return self.first + index
-        return None
+        found = self._row_in_table(table, key)
+        return None if found is None else self.first + found
 
-    def _key_in_table(self, param: str, key: str) -> int | None:
-        header = self._find(rf"\[\s*params\s*\.\s*{_quoted(param)}\s*\]")
+    def _row_in_table(self, table: str, key: str) -> int | None:
+        """The block's row of ``key = ...`` under the header ``[table]``."""
+        header = self._find(rf"\[\s*{_dotted(table)}\s*\]")
         if header is None:
             return None
         for index in range(header + 1, len(self.lines)):
