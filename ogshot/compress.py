@@ -18,9 +18,14 @@ import struct
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import deflate
 import pyvips
+
+if TYPE_CHECKING:  # numpy itself is imported when first needed (~70 ms)
+    import numpy as np
+    from numpy.typing import NDArray
 
 from .config import Settings
 from .formats import CONTENT_TYPES, FORMATS, normalize_format  # re-exported: pipeline uses them
@@ -38,6 +43,11 @@ def encode(captured: bytes, fmt: str, settings: Settings) -> bytes:
     instead of 52, 1,062 KB instead of 1,121; pixels are the capture's either way).
     """
     lines = Scanlines.read(captured)
+    if fmt == "png" and not settings.png_colours and lines is not None:  # no libvips image needed
+        level = settings.png_compression
+        if _photographic(captured, lines) and _estimated_size(lines, level) >= len(captured):
+            return captured
+        return lines.png(level)
     if lines is not None:
         image = lines.image()
     else:
@@ -59,12 +69,7 @@ def encode(captured: bytes, fmt: str, settings: Settings) -> bytes:
                     keep="none",
                 )
             )
-        if lines is None:
-            return png_truecolour(image, settings.png_compression)
-        level = settings.png_compression
-        if _photographic(captured, lines) and _estimated_size(lines, level) >= len(captured):
-            return captured
-        return lines.png(level)
+        return png_truecolour(image, settings.png_compression)
     if fmt == "jpeg":
         return bytes(
             image.jpegsave_buffer(
@@ -125,9 +130,8 @@ class Scanlines:
         kinds = lines[:, 0].copy()
         if not np.isin(kinds, (0, 2)).all():
             return None
-        for y in np.flatnonzero(kinds[1:] == 2) + 1:  # `up`: add the (decoded) row above
-            np.add(lines[y - 1], lines[y], out=lines[y])
         lines[:, 0] = 0
+        _undo_up(lines, kinds == 2)
         return cls(width, height, 3, memoryview(raw))
 
     @property
@@ -159,6 +163,30 @@ def png_truecolour(image: pyvips.Image, level: int) -> bytes:
     if image.format != "uchar" or image.bands not in (3, 4):
         image = image.colourspace("srgb").cast("uchar")
     return Scanlines.of(image).png(level)
+
+
+def _undo_up(lines: NDArray[np.uint8], up: NDArray[np.bool_]) -> None:
+    """Decode ``up``-filtered rows in place: each row marked in ``up`` gets the decoded row above
+    added to it (filter bytes already zeroed; row 0's ``up`` adds a row of zeros, so it is left).
+
+    A filtered row of zeros is a copy of the row above, and a card is mostly such rows (flat
+    backgrounds): each run of them is copied in one step instead of one addition per row (minimal
+    card: 0.8 -> 0.3 ms)."""
+    import numpy as np
+
+    up = up.copy()
+    up[0] = False
+    repeat = up & ~lines.any(axis=1)
+    add = up & ~repeat
+    bounds = np.flatnonzero(np.diff(repeat.astype(np.int8), prepend=0, append=0))
+    run_end = dict(zip(bounds[::2].tolist(), bounds[1::2].tolist(), strict=True))
+    todo = add.copy()
+    todo[bounds[::2]] = True
+    for y in np.flatnonzero(todo).tolist():
+        if y in run_end:
+            lines[y : run_end[y]] = lines[y - 1]
+        else:
+            np.add(lines[y - 1], lines[y], out=lines[y])
 
 
 def _idat(png: bytes) -> list[bytes]:

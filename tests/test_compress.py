@@ -199,6 +199,38 @@ def test_rows_filtered_none_and_up_mixed_are_read() -> None:
     assert bytes(lines.rows) == b"".join(b"\x00" + row for row in pixels_)
 
 
+@pytest.mark.parametrize(
+    "kinds",
+    [
+        "uuuuuuuuuu",  # every row `up`, as Chromium writes them (row 0 adds a row of zeros)
+        "nuuuuunuuu",  # runs of repeats after a `none` row
+        "unnnnnnnnu",  # a repeat as the last row, after `none` rows
+        "nuunuuuuun",
+        "uuuuuuuuun",  # row 0 `up` must not wrap around to the last row
+    ],
+)
+def test_repeated_rows_are_read_in_runs(kinds: str) -> None:
+    width = 4
+    # rows 1-3 repeat row 0, rows 6-8 repeat row 5, row 9 repeats row 8: flat bands between text
+    base = [
+        bytes((x * 50 + y * 31 + band * 7) % 256 for x in range(width) for band in range(3))
+        for y in range(10)
+    ]
+    pixels_ = [base[0]] * 4 + [base[4], base[5]] + [base[5]] * 4
+    rows = b""
+    for y, (kind, row) in enumerate(zip(kinds, pixels_, strict=True)):
+        above = pixels_[y - 1] if y else bytes(len(row))
+        if kind == "u":
+            rows += b"\x02" + bytes((a - b) % 256 for a, b in zip(row, above, strict=True))
+        else:
+            rows += b"\x00" + row
+    png = png_of(rows, width, len(pixels_))
+    lines = Scanlines.read(png)
+    assert lines is not None
+    assert bytes(lines.rows) == b"".join(b"\x00" + row for row in pixels_)
+    assert lines.image().write_to_memory() == image_of(png).write_to_memory()
+
+
 def test_other_pngs_are_left_to_libvips(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     row = bytes(range(15))
