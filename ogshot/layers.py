@@ -1,10 +1,11 @@
 """The cache layers, nearest first: memory (each worker), disk (each node), Redis (the fleet).
 
 A read goes memory -> disk -> Redis and copies what it finds into the nearer layers; a write goes
-to every layer. Every layer keeps an :class:`~ogshot.cache.Entry` under the same content-hash key,
-with the wall-clock time it was made, so whoever reads it can tell fresh from stale (freshness is
-the pipeline's decision, not a layer's). Only memory is touched on the event loop: the disk cache
-runs in threads of its own and Redis is asynchronous.
+to every layer (the disk's is not waited for: see :meth:`Layers.put`). Every layer keeps an
+:class:`~ogshot.cache.Entry` under the same content-hash key, with the wall-clock time it was
+made, so whoever reads it can tell fresh from stale (freshness is the pipeline's decision, not a
+layer's). Only memory is touched on the event loop: the disk cache runs in threads of its own and
+Redis is asynchronous.
 
 Purges. A purge deletes its keys from Redis, this node's disk and this worker's memory at once;
 copies elsewhere (other nodes' disks, other workers' memory) learn of it from the purge record in
@@ -40,6 +41,8 @@ log = logging.getLogger("ogshot.cache")
 
 DISK_THREADS = 4
 PURGE_POLL = 1.0  # seconds between reads of the fleet's purge generation
+PENDING_WRITES = 32  # disk writes under way before a render waits for its own
+CLOSE_TIMEOUT = 10.0  # seconds a stop waits for the disk writes under way
 
 
 class Layers:
@@ -61,6 +64,8 @@ class Layers:
         )
         # key -> the key-purge time it was checked against (see the module docstring).
         self._checked: LRU[float] = LRU(max_entries=20_000)  # evicted: checked once more
+        # key -> (entry, its disk write) until the write is done; see put().
+        self._writing: dict[str, tuple[Entry, asyncio.Future[bool]]] = {}
         self._local_templates: dict[str, float] = {}  # template purges without Redis
         self._watching: asyncio.Task[None] | None = None
         if fleet is not None and metrics is not None:
@@ -88,7 +93,11 @@ class Layers:
             found = None
         self._count("memory", found)
         loop = asyncio.get_running_loop()
-        found = await loop.run_in_executor(self._threads, self.disk.get, key)
+        pending = self._writing.get(key)
+        if pending is not None:  # written a moment ago, still on its way to the disk
+            found = pending[0]
+        else:
+            found = await loop.run_in_executor(self._threads, self.disk.get, key)
         if found is not None and not await self._live(key, found, template, local=True):
             await loop.run_in_executor(self._threads, self.disk.delete, key)
             found = None
@@ -106,12 +115,37 @@ class Layers:
 
     async def put(self, key: str, entry: Entry, *, shared: bool = True, template: str = "") -> None:
         """Store in every layer (``shared=False``: not in Redis, e.g. it came from there).
-        ``template``: index the key under its template in Redis, for purges by template."""
+        ``template``: index the key under its template in Redis, for purges by template.
+
+        The disk write is not waited for: the image is answered while SQLite and the file
+        system take it (~0.6 ms on a quiet disk, far more on a busy one), and until it lands this
+        worker reads the entry from the write itself. Only when ``PENDING_WRITES`` are already
+        under way does a render wait for its own, so a slow disk slows renders instead of
+        piling images up in memory. Redis is waited for: a node waiting for this key is told the
+        image exists once it does."""
         self.memory.set(key, entry)
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._threads, self.disk.set, key, entry)
+        write = asyncio.get_running_loop().run_in_executor(
+            self._threads, self.disk.set, key, entry
+        )
+        self._writing[key] = (entry, write)
+        write.add_done_callback(lambda done: self._written(key, done))
+        if len(self._writing) > PENDING_WRITES:
+            await asyncio.shield(write)
         if shared and self.fleet is not None:
             await self.fleet.set(key, entry, template=template)
+
+    def _written(self, key: str, write: asyncio.Future[bool]) -> None:
+        if not write.cancelled():
+            write.exception()  # disk.set logs its own failures; nothing is left unretrieved
+        pending = self._writing.get(key)
+        if pending is not None and pending[1] is write:  # not a newer write of the same key
+            del self._writing[key]
+
+    async def flush(self) -> None:
+        """Wait for the disk writes under way."""
+        writes = [write for _, write in self._writing.values()]
+        if writes:
+            await asyncio.wait(writes)
 
     def forget(self, key: str) -> None:
         """Drop this worker's memory copy (the disk and Redis copies are purged elsewhere)."""
@@ -134,6 +168,9 @@ class Layers:
             self.memory.pop(key)
         loop = asyncio.get_running_loop()
         for key in keys:
+            pending = self._writing.get(key)
+            if pending is not None:  # a write landing after the delete would bring it back
+                await asyncio.wait([pending[1]])
             await loop.run_in_executor(self._threads, self.disk.delete, key)
         if self.fleet is not None:
             await self.fleet.refresh_purges()
@@ -202,7 +239,11 @@ class Layers:
             self._watching.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watching
-        self._threads.shutdown(wait=False, cancel_futures=True)  # a stuck disk must not hang a stop
+        # What was rendered is kept, but a stuck disk never hangs a stop.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self.flush()
+        self._threads.shutdown(wait=False, cancel_futures=True)
         self.disk.close()
         if self.fleet is not None:
             await self.fleet.close()

@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from ogshot.app import create_app
 from ogshot.config import Settings
+from ogshot.pipeline import Renderer
 
 from .live import checked_page, launch
 
@@ -96,6 +97,13 @@ def mean_difference(a: bytes, b: bytes) -> float:
     """Mean absolute difference per channel (0..255) between two images of the same size."""
     first, second = image_of(a)[:3], image_of(b)[:3]
     return float((first.cast("float") - second.cast("float")).abs().avg())
+
+
+def settled(client: TestClient) -> None:
+    """Wait for the app's disk writes under way (a miss is answered before its write lands)."""
+    renderer: Renderer = client.app.state.renderer  # type: ignore[attr-defined]
+    assert client.portal is not None  # inside `with TestClient(...)`
+    client.portal.call(renderer.layers.flush)
 
 
 def renders(client: TestClient) -> int:

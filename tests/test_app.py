@@ -21,7 +21,16 @@ from ogshot.app import create_app
 from ogshot.config import parse_size
 from ogshot.http_errors import ErrorRoute
 
-from .conftest import SHIPPED, image_of, make_settings, mean_difference, pixel, renders, saved
+from .conftest import (
+    SHIPPED,
+    image_of,
+    make_settings,
+    mean_difference,
+    pixel,
+    renders,
+    saved,
+    settled,
+)
 
 MAGIC = {
     "png": b"\x89PNG\r\n\x1a\n",
@@ -336,6 +345,7 @@ def test_memory_cache_holds_hot_images_unless_turned_off(
     with TestClient(create_app(settings)) as client:
         url = "/og/minimal.png?title=hot"
         assert client.get(url).headers["x-ogshot-cache"] == "miss"
+        settled(client)  # on disk, then gone from it
         client.app.state.renderer.cache.clear()  # type: ignore[attr-defined]
         assert client.get(url).headers["x-ogshot-cache"] == after_disk_clear
 

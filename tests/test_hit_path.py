@@ -22,7 +22,8 @@ from ogshot.app import create_app
 from ogshot.cache import Entry
 from ogshot.pipeline import Renderer
 
-from .conftest import make_settings
+from .conftest import make_settings, renders
+from .procs import wait_for
 
 
 def in_thread(call: Callable[[], httpx.Response]) -> tuple[threading.Thread, list[httpx.Response]]:
@@ -90,3 +91,32 @@ def test_a_hit_is_answered_while_a_disk_cache_read_is_stuck(tmp_path: Path) -> N
         ]
         assert stuck_answer[0].content == payload
         assert stuck_answer[0].headers["etag"] == '"cold-etag"'
+
+
+def test_a_miss_is_answered_before_its_disk_write_lands(tmp_path: Path) -> None:
+    """The image is sent while the disk cache takes it; meanwhile this worker answers from the
+    write itself, and the write lands once the disk is free."""
+    # No memory layer: a repeat can only be answered by the disk or by the write under way.
+    settings = make_settings(tmp_path, pool_size=1, memory_cache_size=0)
+    with TestClient(create_app(settings)) as client:
+        renderer: Renderer = client.app.state.renderer  # type: ignore[attr-defined]
+        assert client.get("/og/minimal.png", params={"title": "warm"}).status_code == 200
+        key = renderer.prepare("minimal", {"title": "busy disk"}, "png").key
+        before = renders(client)
+        # Another process holds SQLite's write lock (a long write, a cull): a disk write waits
+        # for it, up to the cache's 1 s busy timeout, then gives up.
+        with contextlib.closing(sqlite3.connect(renderer.cache.database, timeout=5)) as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                miss = client.get("/og/minimal.png", params={"title": "busy disk"})
+                again = client.get("/og/minimal.png", params={"title": "busy disk"})
+                on_disk = renderer.cache.get(key)  # reads are not blocked by the write lock
+            finally:
+                db.rollback()
+        assert (miss.status_code, miss.headers["x-ogshot-cache"]) == (200, "miss")
+        assert on_disk is None  # the miss was answered before the write could land...
+        assert (again.headers["x-ogshot-cache"], again.content) == ("hit", miss.content)
+        assert renders(client) == before + 1  # ...and the repeat was answered from the write
+        # the write lands once the disk is free
+        assert wait_for(lambda: renderer.cache.get(key) is not None)
+        assert renderer.cache.get(key).body == miss.content  # type: ignore[union-attr]

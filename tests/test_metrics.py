@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from ogshot.app import create_app
 from ogshot.metrics import PLATFORMS, platform_of
 
-from .conftest import make_settings
+from .conftest import make_settings, settled
 
 # User-Agents as the platforms send them (OG-PLATFORMS.md; iMessage names two crawlers at once).
 USER_AGENTS = {
@@ -79,6 +79,7 @@ def test_known_traffic_gives_exact_counts(app_client: TestClient) -> None:
     scanner = client.get("/og/zzz%20evil%7Bscanner%7D.png")
     assert scanner.status_code == 404
 
+    settled(client)  # both images on disk, for ogshot_cache_entries
     text = client.get("/metrics").text
     found = samples(text)
     assert value(found, "ogshot_requests_total", route="og", status="200", cache="miss") == 2
@@ -122,9 +123,7 @@ def test_render_failures_are_counted_by_kind(tmp_path: Path) -> None:
     with TestClient(create_app(settings)) as client:
         assert client.get("/og/broken.png").status_code == 500
         found = samples(client.get("/metrics").text)
-    failures = value(
-        found, "ogshot_render_failures_total", template="broken", kind="template"
-    )
+    failures = value(found, "ogshot_render_failures_total", template="broken", kind="template")
     assert failures == 1
     assert value(found, "ogshot_requests_total", route="og", status="500", cache="error") == 1
 
