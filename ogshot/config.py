@@ -120,6 +120,9 @@ class Settings:
     jpeg_encoder: Literal["vips", "chromium"] = "vips"
     webp_quality: int = 88
     recycle_after: int = 5000  # renders before Chromium is restarted
+    # Chromium's CPU priority below ogshot's own (a nice value, 0..19; 0: level): encoding and
+    # answering hits come first when the cores are busy, and Chromium takes the rest.
+    browser_nice: int = 10
     health_interval: float = 5.0  # seconds between health probes of Chromium; 0: no probe
     health_timeout: float = 5.0  # a Chromium that does not answer a probe in time is killed
     shutdown_timeout: float = 15.0  # seconds in-flight requests get to finish on SIGTERM
@@ -164,6 +167,7 @@ class Settings:
         _check(self.jpeg_encoder, "jpeg_encoder", lambda v: v in encoders, "vips or chromium")
         _check(self.webp_quality, "webp_quality", lambda v: 1 <= v <= 100, "must be 1..100")
         _check(self.recycle_after, "recycle_after", lambda v: v >= 0, "must be >= 0")
+        _check(self.browser_nice, "browser_nice", lambda v: 0 <= v <= 19, "must be 0..19")
         _check(self.health_interval, "health_interval", lambda v: v >= 0, "must be >= 0")
         _check(self.health_timeout, "health_timeout", lambda v: v > 0, "must be > 0")
         _check(self.shutdown_timeout, "shutdown_timeout", lambda v: v >= 0, "must be >= 0")
@@ -282,6 +286,7 @@ _FILE_KEYS: dict[str, tuple[str, type | tuple[type, ...]]] = {
     "queue_size": ("queue_size", int),
     "queue_timeout": ("queue_timeout", (int, float)),
     "recycle_after": ("recycle_after", int),
+    "browser_nice": ("browser_nice", int),
 }
 
 
