@@ -294,9 +294,11 @@ def lower_priority(pid: int, nice: int) -> None:
     ogshot's own work comes first, Chromium takes the rest.
 
     Playwright starts Chromium in a session of its own, which Linux schedules as one group
-    (``/proc/PID/autogroup``): that group's nice is set. Every thread of its processes gets the
-    nice too, for kernels without autogroups; the processes and threads it starts later inherit
-    it. Raising a nice value needs no privilege; whatever fails is logged and left."""
+    (``/proc/PID/autogroup``): that group's nice is set, and it decides Chromium's share against
+    ogshot. For kernels without autogroups every thread of its processes gets the nice too; the
+    processes it starts later inherit it, though Chromium may raise some threads of its own
+    afterwards when it may (as root it runs its display threads at -8). Raising a nice value
+    needs no privilege; whatever fails is logged and left."""
     if nice <= 0:
         return
     import psutil  # a few ms to import, paid at a launch rather than at import time
@@ -314,4 +316,3 @@ def lower_priority(pid: int, nice: int) -> None:
                         os.setpriority(os.PRIO_PROCESS, thread.id, nice)
     except (OSError, psutil.Error) as exc:
         log.warning("could not lower Chromium's CPU priority: %s", exc)
-
