@@ -177,10 +177,9 @@ def _undo_up(lines: NDArray[np.uint8], up: NDArray[np.bool_]) -> None:
     up = up.copy()
     up[0] = False
     repeat = up & ~lines.any(axis=1)
-    add = up & ~repeat
     bounds = np.flatnonzero(np.diff(repeat.astype(np.int8), prepend=0, append=0))
     run_end = dict(zip(bounds[::2].tolist(), bounds[1::2].tolist(), strict=True))
-    todo = add.copy()
+    todo = up & ~repeat  # the rows to add to, and the first row of each run of repeats
     todo[bounds[::2]] = True
     for y in np.flatnonzero(todo).tolist():
         if y in run_end:
