@@ -29,6 +29,7 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,7 @@ class ImageCache:
         self._corrupt = False
         self._logged: set[str] = set()
         self.errors = 0
+        self.on_error: Callable[[], None] | None = None  # e.g. a metrics counter; any thread
         with self._lock:
             self._open()
 
@@ -180,6 +182,8 @@ class ImageCache:
     def _note(self, what: str, exc: Exception) -> None:
         """Log a problem once per kind, not once per request."""
         self.errors += 1
+        if self.on_error is not None:
+            self.on_error()
         kind = f"{what}:{type(exc).__name__}"
         if kind not in self._logged:
             self._logged.add(kind)

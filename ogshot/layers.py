@@ -68,8 +68,10 @@ class Layers:
         self._writing: dict[str, tuple[Entry, asyncio.Future[bool]]] = {}
         self._local_templates: dict[str, float] = {}  # template purges without Redis
         self._watching: asyncio.Task[None] | None = None
-        if fleet is not None and metrics is not None:
-            fleet.on_error = metrics.cache_errors.labels("redis").inc
+        if metrics is not None:
+            self.disk.on_error = metrics.cache_errors.labels("disk").inc
+            if fleet is not None:
+                fleet.on_error = metrics.cache_errors.labels("redis").inc
 
     async def start(self) -> None:
         """Read the fleet's purges before the first request, then keep reading them."""

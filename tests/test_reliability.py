@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -296,6 +297,14 @@ def test_corruption_under_a_running_app_is_survived(tmp_path: Path) -> None:
         hit = client.get("/og/minimal.png", params={"title": "fresh"})
         assert hit.headers["x-ogshot-cache"] == "hit"
         assert cache.healthy
+        # every failure the disk cache noted is counted for Prometheus too
+        scraped = re.search(
+            r'^ogshot_cache_errors_total\{layer="disk"\} (\S+)$',
+            client.get("/metrics").text,
+            re.MULTILINE,
+        )
+        assert scraped is not None and cache.errors > 0
+        assert float(scraped.group(1)) == cache.errors
 
 
 def test_a_deleted_cache_folder_is_recreated_on_the_next_start(tmp_path: Path) -> None:
