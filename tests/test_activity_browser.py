@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from .conftest import make_settings
-from .live import WAIT_MS, launch, serve
+from .live import WAIT_MS, serve
 from .test_variants import AB_TEMPLATE
 
 
@@ -23,14 +23,9 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield live.url
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch() as chromium:
-        yield chromium
-
-
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
+    """A page the size of a laptop screen (the studio's layout), on conftest's browser."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     yield page
