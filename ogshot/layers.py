@@ -110,7 +110,7 @@ class Layers:
                 found = None
             self._count("redis", found)
             if found is not None:
-                await loop.run_in_executor(self._threads, self.disk.set, key, found)
+                await self._write_to_disk(key, found)
         if found is not None:
             self.memory.set(key, found)
         return found
@@ -126,6 +126,13 @@ class Layers:
         piling images up in memory. Redis is waited for: a node waiting for this key is told the
         image exists once it does."""
         self.memory.set(key, entry)
+        await self._write_to_disk(key, entry)
+        if shared and self.fleet is not None:
+            await self.fleet.set(key, entry, template=template)
+
+    async def _write_to_disk(self, key: str, entry: Entry) -> None:
+        """Start the disk write of ``key`` (a render, or a copy of what Redis had); wait for it
+        only when ``PENDING_WRITES`` are already under way (see put)."""
         write = asyncio.get_running_loop().run_in_executor(
             self._threads, self.disk.set, key, entry
         )
@@ -133,8 +140,6 @@ class Layers:
         write.add_done_callback(lambda done: self._written(key, done))
         if len(self._writing) > PENDING_WRITES:
             await asyncio.shield(write)
-        if shared and self.fleet is not None:
-            await self.fleet.set(key, entry, template=template)
 
     def _written(self, key: str, write: asyncio.Future[bool]) -> None:
         if not write.cancelled():

@@ -196,6 +196,7 @@ def test_copies_on_another_node_die_with_a_purge(redis_server: RedisServer, tmp_
         for key, template in (("n1", "tpl-a"), ("n2", "tpl-a"), ("n3", "tpl-b")):
             await a.put(key, old, template=template)
             assert await b.get(key, template=template) == old  # from Redis, copied nearer
+        await b.flush()  # the copy's disk write is not waited for
         assert b.disk.get("n1") == old and b.memory.get("n1") == old
 
         async def learnt(layers: Layers, generation: int | None) -> None:
