@@ -34,8 +34,8 @@ from urllib.parse import quote
 
 import httpx
 
-from ogshot.benchhttp import percentiles
-from ogshot.serverproc import ServerProcess, free_port, running
+from ogshot.bench.http import percentiles
+from ogshot.bench.servers import ServerProcess, free_port, running
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,7 +15,7 @@ import pyvips
 from starlette.testclient import TestClient
 
 from ogshot.app import create_app
-from ogshot.config import Settings
+from ogshot.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COLUMNS, TILE_WIDTH, TILE_HEIGHT, GAP = 3, 600, 315, 24
@@ -26,8 +26,10 @@ def render_examples(client: TestClient) -> dict[str, bytes]:
     catalog = client.app.state.renderer.catalog  # type: ignore[attr-defined]
     shots: dict[str, bytes] = {}
     for name in catalog.names():
-        params = {k: str(v).lower() if isinstance(v, bool) else str(v)
-                  for k, v in catalog.get(name).examples().items()}
+        params = {
+            k: str(v).lower() if isinstance(v, bool) else str(v)
+            for k, v in catalog.get(name).examples().items()
+        }
         response = client.get(f"/og/{name}.png", params=params)
         response.raise_for_status()
         shots[name] = response.content
@@ -39,15 +41,30 @@ def tile(shots: dict[str, bytes]) -> pyvips.Image:
     for data in shots.values():
         image = pyvips.Image.new_from_buffer(data, "")[:3]
         # Every card at one height, centred in its cell: a square post stays square.
-        image = image.resize(min(TILE_WIDTH / image.width, TILE_HEIGHT / image.height),
-                             kernel="lanczos3")
+        image = image.resize(
+            min(TILE_WIDTH / image.width, TILE_HEIGHT / image.height), kernel="lanczos3"
+        )
         left = GAP // 2 + (TILE_WIDTH - image.width) // 2
         top = GAP // 2 + (TILE_HEIGHT - image.height) // 2
-        tiles.append(image.embed(left, top, TILE_WIDTH + GAP, TILE_HEIGHT + GAP,
-                                 extend="background", background=BACKDROP))
+        tiles.append(
+            image.embed(
+                left,
+                top,
+                TILE_WIDTH + GAP,
+                TILE_HEIGHT + GAP,
+                extend="background",
+                background=BACKDROP,
+            )
+        )
     grid = pyvips.Image.arrayjoin(tiles, across=COLUMNS, background=BACKDROP)
-    return grid.embed(GAP // 2, GAP // 2, grid.width + GAP, grid.height + GAP,
-                      extend="background", background=BACKDROP)
+    return grid.embed(
+        GAP // 2,
+        GAP // 2,
+        grid.width + GAP,
+        grid.height + GAP,
+        extend="background",
+        background=BACKDROP,
+    )
 
 
 def main() -> None:
@@ -57,8 +74,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as cache:
         settings = Settings(
-            templates_dir=ROOT / "html_templates", static_dir=ROOT / "static",
-            cache_dir=Path(cache), pool_size=1,
+            templates_dir=ROOT / "html_templates",
+            static_dir=ROOT / "static",
+            cache_dir=Path(cache),
+            pool_size=1,
         )
         with TestClient(create_app(settings)) as client:
             shots = render_examples(client)

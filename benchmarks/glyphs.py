@@ -25,10 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from ogshot.config import Settings
-from ogshot.glyphs import PROBE_JS
-from ogshot.pipeline import Renderer
-from ogshot.pool import Slot
+from ogshot.core.settings import Settings
+from ogshot.engine.page_scripts import PROBE_JS
+from ogshot.engine.pool import Slot
+from ogshot.pipeline.renderer import Renderer
 
 CARD = """{#ogshot
 %s

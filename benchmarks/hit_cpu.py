@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ogshot.app import create_app
-from ogshot.config import Settings
+from ogshot.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PATH = "/og/article.png"

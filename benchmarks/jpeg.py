@@ -8,8 +8,8 @@ For each template and quality, alternating on one warm page with fresh parameter
 - chromium: ``Page.captureScreenshot`` as JPEG at that quality (as served by default).
 
 Printed: capture+encode milliseconds (median, p90), bytes (median) and SSIM against the lossless
-capture of the same document (the worst of R, G, B; ``ogshot.bench.ssim``). Nothing here fails on
-a number.
+capture of the same document (the worst of R, G, B; ``ogshot.bench.measure.ssim``). Nothing
+here fails on a number.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from dataclasses import replace
 
 import pyvips
 
-from ogshot.bench import params_for, ssim
-from ogshot.compress import encode
-from ogshot.config import Settings
-from ogshot.pipeline import Renderer
-from ogshot.pool import Slot
-from ogshot.render import capture
+from ogshot.bench.measure import params_for, ssim
+from ogshot.core.settings import Settings
+from ogshot.engine.capture import capture
+from ogshot.engine.encode import encode
+from ogshot.engine.pool import Slot
+from ogshot.pipeline.renderer import Renderer
 
 
 def p(samples: list[float], q: float) -> float:

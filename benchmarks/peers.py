@@ -45,9 +45,9 @@ from typing import Any
 import pyvips
 
 from ogshot import Renderer, Settings
-from ogshot.bench import baseline, ssim
-from ogshot.benchhttp import percentiles
-from ogshot.render import capture
+from ogshot.bench.http import percentiles
+from ogshot.bench.measure import baseline, ssim
+from ogshot.engine.capture import capture
 
 HERE = Path(__file__).resolve().parent
 CARDS = HERE / "cards"

@@ -22,14 +22,14 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from ogshot.app import _nesting
-from ogshot.assets import Assets
-from ogshot.config import Settings
-from ogshot.pool import Pool, scrub
-from ogshot.remote import RemoteImage, RemoteImages
-from ogshot.render import capture
-from ogshot.router import Router
-from ogshot.signing import sign, verify
+from ogshot.core.settings import Settings
+from ogshot.engine.assets import Assets
+from ogshot.engine.capture import capture
+from ogshot.engine.page_requests import Router
+from ogshot.engine.pool import Pool, scrub
+from ogshot.engine.remote_images import RemoteImage, RemoteImages
+from ogshot.http.og import _nesting
+from ogshot.templates.signing import sign, verify
 
 SCRIPTED = """<!doctype html><html><body style="margin:0;background:#123">
 <h1 style="color:#fff">scripted {n}</h1><script>

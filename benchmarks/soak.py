@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 import psutil
 
-from ogshot.serverproc import ServerProcess, processes_memory
+from ogshot.bench.servers import ServerProcess, processes_memory
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMATS = ("png", "jpg", "webp")

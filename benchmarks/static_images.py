@@ -45,7 +45,7 @@ def grid() -> pyvips.Image:
         '<stop offset="1" stop-color="#fff" stop-opacity="0"/></radialGradient>'
         '<mask id="m"><rect width="1200" height="630" fill="url(#f)"/></mask></defs>'
         '<g mask="url(#m)" stroke="#fff" stroke-opacity="0.5" stroke-width="1">'
-        f'{"".join(lines)}</g>'
+        f"{''.join(lines)}</g>"
     )
     return mask(svg(1200, 630, body))
 

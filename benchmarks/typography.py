@@ -24,10 +24,10 @@ from playwright.sync_api import Page, Route, sync_playwright
 from starlette.testclient import TestClient
 
 from ogshot.app import create_app
-from ogshot.assets import ORIGIN
-from ogshot.chromium import ESSENTIAL_ARGS, find_chromium
-from ogshot.config import Settings
-from ogshot.fit import FIT_JS
+from ogshot.core.settings import ESSENTIAL_ARGS, Settings
+from ogshot.engine.assets import ORIGIN
+from ogshot.engine.chromium import find_chromium
+from ogshot.engine.page_scripts import FIT_JS
 
 ROOT = Path(__file__).resolve().parent.parent
 CJK = "日本語のタイトル テスト、オープングラフ画像を高速に生成する方法"
@@ -121,11 +121,14 @@ def custom_font(repeat: int) -> dict[str, Any]:
             for name in runs:
                 with app(templates) as client:
                     params = examples(client, name)
-                    runs[name].append([
-                        stages(client.get(f"/og/{name}.png", params={**params, "quote": f"{n}"}))
-                        .get("ready", 0.0)
-                        for n in ("first", "second", "third")
-                    ])
+                    runs[name].append(
+                        [
+                            stages(
+                                client.get(f"/og/{name}.png", params={**params, "quote": f"{n}"})
+                            ).get("ready", 0.0)
+                            for n in ("first", "second", "third")
+                        ]
+                    )
         for name, rows in runs.items():
             out[name] = {
                 f"{label}_ready_ms": ms([row[i] for row in rows])
@@ -190,7 +193,7 @@ def fonts_config(without_cjk: bool) -> str:
     rejects = "<rejectfont><glob>/usr/share/fonts/opentype/noto/*</glob></rejectfont>"
     text = (
         '<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd"><fontconfig>'
-        "<include ignore_missing=\"yes\">/etc/fonts/fonts.conf</include>"
+        '<include ignore_missing="yes">/etc/fonts/fonts.conf</include>'
         f"<selectfont>{rejects if without_cjk else ''}</selectfont>"
         f"<cachedir>{folder}/cache</cachedir></fontconfig>"
     )
@@ -203,7 +206,7 @@ def chromium_with_fonts(repeat: int) -> dict[str, Any]:
     """Chromium start to first CJK/Latin screenshot, and its memory, with and without Noto CJK."""
     out: dict[str, Any] = {}
     page_html = (
-        '<html><body style="margin:0;font:800 64px Inter, \'Noto Sans\', \'Noto Sans CJK JP\', '
+        "<html><body style=\"margin:0;font:800 64px Inter, 'Noto Sans', 'Noto Sans CJK JP', "
         'sans-serif"><h1>{}</h1></body></html>'
     )
     for label, without in (("with_cjk", False), ("without_cjk", True)):

@@ -9,14 +9,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .version import __version__
+from ogshot.core.version import __version__
 
 if TYPE_CHECKING:
-    from .app import create_app
-    from .config import Settings
-    from .errors import OgshotError
-    from .pipeline import Image, Renderer
-    from .signing import sign_url
+    from ogshot.app import create_app
+    from ogshot.core.errors import OgshotError
+    from ogshot.core.settings import Settings
+    from ogshot.pipeline.renderer import Image, Renderer
+    from ogshot.templates.signing import sign_url
 
 __all__ = [
     "Image",
@@ -30,14 +30,14 @@ __all__ = [
 
 # name -> the module that defines it, imported when the name is first asked for
 _LAZY = {
-    "Image": ".pipeline",
-    "OgshotError": ".errors",
-    "Renderer": ".pipeline",
-    "Settings": ".config",
-    "create_app": ".app",
+    "Image": "ogshot.pipeline.renderer",
+    "OgshotError": "ogshot.core.errors",
+    "Renderer": "ogshot.pipeline.renderer",
+    "Settings": "ogshot.core.settings",
+    "create_app": "ogshot.app",
     # Loads neither Playwright nor pyvips; lazy so that ``import ogshot`` stays ~8 ms, and its
     # warnings point at the caller's line, not at a wrapper here.
-    "sign_url": ".signing",
+    "sign_url": "ogshot.templates.signing",
 }
 
 
@@ -45,7 +45,7 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'ogshot' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # later lookups skip this function
     return value
 

@@ -1,3 +1,3 @@
-from .cli import main
+from ogshot.cli import main
 
 main()

@@ -18,9 +18,9 @@ from typing import Any
 
 import click
 
-from .config import Settings
-from .errors import OgshotError
-from .version import __version__
+from ogshot.core.errors import OgshotError
+from ogshot.core.settings import Settings
+from ogshot.core.version import __version__
 
 __all__ = ["main"]
 
@@ -120,7 +120,7 @@ def _metrics_folder(needed: bool) -> Iterator[None]:
 )
 def render(template: str, params: tuple[str, ...], output: Path, fmt: str | None) -> None:
     """Render TEMPLATE with key=value PARAMS to a file, without a server."""
-    from .pipeline import Renderer
+    from ogshot.pipeline.renderer import Renderer
 
     if fmt is None:
         suffix = output.suffix.lstrip(".").lower()
@@ -147,7 +147,7 @@ def render(template: str, params: tuple[str, ...], output: Path, fmt: str | None
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def templates(as_json: bool) -> None:
     """List templates and their declared parameters."""
-    from .templates import Catalog, Size
+    from ogshot.templates.catalog import Catalog, Size
 
     settings = _settings()
     catalog = Catalog(
@@ -202,8 +202,8 @@ def url(template: str, params: tuple[str, ...], fmt: str, base: str) -> None:
     will check them: a URL that could only fail is an error (exit status 1), not printed."""
     import warnings
 
-    from .errors import TemplateNotFound
-    from .signing import sign_url
+    from ogshot.core.errors import TemplateNotFound
+    from ogshot.templates.signing import sign_url
 
     settings = _settings()
     values = _pairs(params)
@@ -251,7 +251,7 @@ def bench(
     output: Path,
 ) -> None:
     """Measure cache misses, hits, saturation, cold start, memory and quality (a few minutes)."""
-    from .bench import BenchOptions, report, run
+    from ogshot.bench.measure import BenchOptions, report, run
 
     options = BenchOptions(
         templates=template_names or ("article",),
@@ -309,9 +309,9 @@ def build(
 ) -> None:
     """Pre-generate the images of MANIFEST (.csv, .jsonl or sitemap .xml) into a folder or a
     bucket, with a mapping file (row -> path, URL). Exits 1 if any row failed."""
-    from .build import build as run_build
-    from .manifest import read_manifest
-    from .storage import open_output
+    from ogshot.batch.build import build as run_build
+    from ogshot.batch.manifests import read_manifest
+    from ogshot.batch.outputs import open_output
 
     settings = _settings()
     try:

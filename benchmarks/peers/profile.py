@@ -44,10 +44,10 @@ sys.path.insert(0, str(HERE.parent))
 from peers import CARDS, card_names, cpu_seconds, decode, make_templates, unique  # noqa: E402
 
 from ogshot import Renderer, Settings  # noqa: E402
-from ogshot.bench import ssim  # noqa: E402
-from ogshot.compress import encode  # noqa: E402
-from ogshot.pool import Slot  # noqa: E402
-from ogshot.render import _ready, _send, _write  # noqa: E402
+from ogshot.bench.measure import ssim  # noqa: E402
+from ogshot.engine.capture import _ready, _send, _write  # noqa: E402
+from ogshot.engine.encode import encode  # noqa: E402
+from ogshot.engine.pool import Slot  # noqa: E402
 
 
 def p50(xs: list[float]) -> float:

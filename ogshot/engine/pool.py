@@ -1,0 +1,403 @@
+"""Lending warm pages: one per render, taken back after, replaced when broken.
+
+``pool_size`` pages, each in its own browser context (separate storage, separate crash domain),
+on the Chromium that browser.py supervises; each page's requests are answered by the router the
+pipeline hands in. Requests that find no idle page wait in a bounded queue; when the queue is
+full, or the wait is longer than ``queue_timeout``, they get :class:`Overloaded` at once.
+
+A page that raised, timed out or crashed is closed and replaced in the background; a page whose
+document could have left state behind is scrubbed before it is lent again. Pages of a browser that
+died or was recycled are dropped as they come back, and the current browser gets new ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from playwright.async_api import BrowserContext, CDPSession, Page
+from playwright.async_api import Error as PlaywrightError
+
+from ogshot.core.errors import BrowserError, Overloaded
+from ogshot.core.settings import Settings
+from ogshot.engine.page import BLANK_URL, ORIGIN, Document
+from ogshot.engine.page_requests import Router
+from ogshot.engine.supervisor import Chromium
+from ogshot.templates.declarations import Size
+
+__all__ = ["Pool", "Slot", "scrub"]
+
+T = TypeVar("T")
+
+log = logging.getLogger("ogshot.pool")
+
+SCRUB_TIMEOUT = 2.0  # seconds to clear a page's storage before it is replaced instead
+
+
+@dataclass(eq=False)
+class Slot:
+    """One warm page and what the pool knows about it."""
+
+    id: int
+    generation: int  # of the browser it lives on
+    context: BrowserContext
+    page: Page
+    cdp: CDPSession
+    document: Document
+    # Set when the page crashes or its browser dies: a raw CDP call would wait for ever then.
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
+    renders: int = 0
+    broken: bool = False
+    busy_since: float | None = None
+
+
+class Pool:
+    def __init__(self, settings: Settings, router: Router) -> None:
+        self.settings = settings
+        self.router = router
+        self.size = settings.pool_size
+        self.browser = Chromium(settings, self)
+        self._idle: collections.deque[Slot] = collections.deque()
+        self._waiters: collections.deque[asyncio.Future[Slot]] = collections.deque()
+        self._slots: set[Slot] = set()
+        self._starting = 0  # slots being created
+        self._ids = itertools.count(1)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing = False
+        self._draining: dict[int, asyncio.Event] = {}  # old generation -> all its pages are back
+        self.renders = 0
+        self.pages_replaced = 0
+        self.rejected = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.browser.start()
+        try:
+            await self._refill()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        self._closing = True
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_exception(Overloaded("ogshot is shutting down", retry_after=5))
+        self._waiters.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.browser.close()
+        self._idle.clear()
+        self._slots.clear()
+
+    @property
+    def ready(self) -> bool:
+        return self.browser.connected and not self._closing
+
+    def stats(self) -> dict[str, Any]:
+        busy = len(self._slots) - len(self._idle)
+        return {
+            "size": self.size,
+            "idle": len(self._idle),
+            "busy": busy,
+            "starting": self._starting,
+            "queued": sum(1 for w in self._waiters if not w.done()),
+            "queue_limit": self.settings.effective_queue_size,
+            "renders": self.renders,
+            "browser_launches": self.browser.launches,
+            "browser_restarts": self.browser.restarts,
+            "browser_recycles": self.browser.recycles,
+            "browser_renders": self.browser.renders,
+            "recycle_after": self.settings.recycle_after,
+            "probe_failures": self.browser.probe_failures,
+            "pages_replaced": self.pages_replaced,
+            "rejected": self.rejected,
+        }
+
+    # -- lending ---------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def lease(self, size: Size | None = None) -> AsyncIterator[Slot]:
+        """Borrow a page for one render. An exception inside marks the page broken.
+
+        ``size``: an idle page that already shows this size is preferred, since switching a page
+        to another size costs a render ~15-25 ms (README, "Writing templates")."""
+        slot = await self._acquire(size)
+        slot.busy_since = time.monotonic()
+        try:
+            yield slot
+        except BaseException:
+            slot.broken = True
+            raise
+        finally:
+            slot.busy_since = None
+            slot.renders += 1
+            self.renders += 1
+            self.browser.count_render(slot.generation)
+            self._release(slot)
+
+    async def run(
+        self,
+        work: Callable[[Slot, float], Awaitable[T]],
+        *,
+        time_limit: float,
+        size: Size | None = None,
+    ) -> T:
+        """``await work(slot, seconds_left)`` on a leased page.
+
+        When the page or the whole browser fails under it (BrowserError: a crash, a killed
+        Chromium), the work is tried once more on a fresh page within what is left of
+        ``time_limit``: a render has no side effects, so repeating it is safe. A timeout is not
+        retried: the template itself is slow, and a second try would only double the wait."""
+        started: float | None = None
+        for attempt in (1, 2):
+            try:
+                async with self.lease(size) as slot:
+                    if started is None:
+                        started = time.monotonic()
+                    return await work(slot, time_limit - (time.monotonic() - started))
+            except BrowserError as exc:
+                left = time_limit - (time.monotonic() - (started or 0.0))
+                if attempt == 2 or left < 1.0:
+                    raise
+                log.warning("render failed (%s); trying once more on a fresh page", exc.message)
+        raise AssertionError("unreachable")
+
+    async def _acquire(self, size: Size | None = None) -> Slot:
+        if self._closing:
+            raise Overloaded("ogshot is shutting down", retry_after=5)
+        if size is not None:
+            for slot in self._idle:
+                if slot.document.size == size and self._usable(slot):
+                    self._idle.remove(slot)
+                    return slot
+        while self._idle:
+            slot = self._idle.popleft()
+            if self._usable(slot):
+                return slot
+            self._discard(slot)
+        if len(self._waiters) >= self.settings.effective_queue_size:
+            self.rejected += 1
+            raise Overloaded(
+                f"all {self.size} pages are busy and {len(self._waiters)} requests are waiting",
+                retry_after=1,
+            )
+        waiter: asyncio.Future[Slot] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(self.settings.queue_timeout):
+                return await waiter
+        except BaseException as exc:
+            # Timed out or cancelled just as a page was handed over: pass it on.
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._hand_over(waiter.result())
+            if isinstance(exc, TimeoutError):
+                self.rejected += 1
+                raise Overloaded(
+                    f"no page became free within {self.settings.queue_timeout:g} s", retry_after=2
+                ) from None
+            raise
+        finally:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+
+    def _release(self, slot: Slot, *, scrubbed: bool = False) -> None:
+        if not self._usable(slot):
+            self._discard(slot)
+            return
+        if not scrubbed and slot.document.needs_scrub(slot.page):
+            # Its storage is wiped before the next render gets the page (off the request's path:
+            # the result is already on its way to the encoder).
+            self._spawn(self._scrub_then_release(slot))
+            return
+        self._hand_over(slot)
+
+    async def _scrub_then_release(self, slot: Slot) -> None:
+        try:
+            async with asyncio.timeout(SCRUB_TIMEOUT):
+                await scrub(slot)
+        except (TimeoutError, PlaywrightError) as exc:
+            _mark_broken(slot, f"could not clear its storage ({exc or 'timeout'})")
+        self._release(slot, scrubbed=True)
+
+    def _hand_over(self, slot: Slot) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(slot)
+                return
+        self._idle.append(slot)
+
+    def _usable(self, slot: Slot) -> bool:
+        return (
+            not slot.broken
+            and not self._closing
+            and slot.generation == self.browser.generation
+            and not slot.page.is_closed()
+        )
+
+    # -- what the browser tells us (browser.Tenant) ----------------------------------------
+
+    def browser_lost(self, generation: int) -> None:
+        for slot in list(self._slots):
+            if slot.generation == generation:
+                slot.gone.set()  # a render on it fails now, and is retried on a fresh page
+        self._drop_idle(lambda slot: slot.generation == generation)
+
+    def browser_started(self, generation: int) -> None:
+        # Idle pages of older browsers go now; busy ones when their render comes back.
+        self._drop_idle(lambda slot: slot.generation != generation)
+        for old in list(self._draining):
+            self._check_drained(old)
+        self._spawn(self._refill())
+
+    async def browser_drained(self, generation: int) -> None:
+        drained = self._draining[generation] = asyncio.Event()
+        try:
+            self._check_drained(generation)
+            await drained.wait()
+        finally:
+            self._draining.pop(generation, None)
+
+    def _drop_idle(self, which: Callable[[Slot], bool]) -> None:
+        for slot in [s for s in self._idle if which(s)]:
+            self._idle.remove(slot)
+            self._slots.discard(slot)
+
+    # -- replacing -------------------------------------------------------------------------
+
+    def _discard(self, slot: Slot) -> None:
+        self._slots.discard(slot)
+        with contextlib.suppress(ValueError):
+            self._idle.remove(slot)
+        if self._closing:
+            return
+        if slot.broken:
+            self.pages_replaced += 1
+        self._check_drained(slot.generation)
+        self._spawn(self._close_context(slot.context))
+        self._spawn(self._refill())
+
+    def _check_drained(self, generation: int) -> None:
+        drained = self._draining.get(generation)
+        if drained is not None and not any(s.generation == generation for s in self._slots):
+            drained.set()
+
+    async def _close_context(self, context: BrowserContext) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(context.close(), 5)
+
+    async def _refill(self, delay: float = 0.0) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        if self._closing or not self.browser.connected:
+            return
+        current = sum(1 for s in self._slots if s.generation == self.browser.generation)
+        missing = self.size - current - self._starting
+        if missing > 0:
+            # Reserve the places now, so that a refill running beside this one does not open
+            # the same pages a second time.
+            self._starting += missing
+            await asyncio.gather(
+                *(self._add_slot() for _ in range(missing)), return_exceptions=True
+            )
+
+    async def _add_slot(self) -> None:
+        """Open one page in a place already reserved in ``_starting``."""
+        try:
+            slot = await self._new_slot()
+        except Exception as exc:
+            log.warning("could not open a page: %s", exc)
+            if not self.browser.revive():
+                self._spawn(self._refill(delay=0.5))
+            return
+        finally:
+            self._starting -= 1
+        if self._closing:
+            await self._close_context(slot.context)
+            return
+        self._slots.add(slot)
+        self._hand_over(slot)
+
+    async def _new_slot(self) -> Slot:
+        context, generation = await self.browser.new_context(
+            viewport={"width": self.settings.width, "height": self.settings.height},
+            device_scale_factor=self.settings.device_scale_factor,
+            java_script_enabled=True,
+            service_workers="block",
+            accept_downloads=False,
+            bypass_csp=False,
+        )
+        try:
+            page = await context.new_page()
+            cdp = await context.new_cdp_session(page)
+            page_id = next(self._ids)
+            slot = Slot(
+                id=page_id,
+                generation=generation,
+                context=context,
+                page=page,
+                cdp=cdp,
+                document=Document(
+                    page_id,
+                    Size(
+                        self.settings.width,
+                        self.settings.height,
+                        self.settings.device_scale_factor,
+                    ),
+                ),
+            )
+            await context.route("**/*", self.router.for_page(slot.document))
+            page.on("crash", lambda _page: _mark_gone(slot, "page crashed"))
+            page.on("popup", lambda popup: self._spawn(_close_quietly(popup)))
+            await page.goto(BLANK_URL)
+        except BaseException:
+            await self._close_context(context)
+            raise
+        return slot
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+async def scrub(slot: Slot) -> None:
+    """Wipe what a document may have stored for the page origin, so that no render reads what an
+    earlier one wrote: cookies, localStorage, sessionStorage, IndexedDB, Cache Storage, ...
+
+    Only needed when ``Document.needs_scrub`` says so: without a script a page cannot write any
+    of them, since the router answers every request without Set-Cookie."""
+    await asyncio.gather(
+        slot.cdp.send("Storage.clearDataForOrigin", {"origin": ORIGIN, "storageTypes": "all"}),
+        slot.cdp.send(
+            "DOMStorage.clear",
+            {"storageId": {"securityOrigin": ORIGIN, "isLocalStorage": False}},
+        ),
+        slot.context.clear_cookies(),
+    )
+
+
+def _mark_broken(slot: Slot, why: str) -> None:
+    log.warning("page %d: %s", slot.id, why)
+    slot.broken = True
+
+
+def _mark_gone(slot: Slot, why: str) -> None:
+    _mark_broken(slot, why)
+    slot.gone.set()
+
+
+async def _close_quietly(page: Page) -> None:
+    with contextlib.suppress(Exception):
+        await page.close()

@@ -1,0 +1,124 @@
+"""``POST /admin/purge``: remove images from every cache layer, on every node.
+
+Off (404) unless ``OGSHOT_ADMIN_TOKEN`` is set; then it needs ``Authorization: Bearer <token>``
+(compared in constant time; anything else is 401 with ``WWW-Authenticate: Bearer``). The body is a
+JSON object naming what to purge, one of:
+
+- ``{"keys": ["<64 hex>", ...]}``: cache keys (as in the logs), at most ``MAX_KEYS``;
+- ``{"url": "/og/article.png?title=Hi"}``: the image of that URL (or ``/og?template=...``), its
+  key computed as the server computes it (the request is validated: a URL that could only fail is
+  400), with or without scheme and host, signature ignored;
+- ``{"template": "article"}``: every image of a template, whatever its version and parameters.
+
+With Redis the purge is fleet-wide (see layers.py for how other nodes learn of it), and it fails
+with 503 when Redis cannot be reached: a purge that did not happen never looks done.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ogshot.core.errors import BadRequest, FleetUnavailable, InvalidParameter, Unauthorized
+from ogshot.http.og import parse_og
+from ogshot.http.query import query_params
+
+if TYPE_CHECKING:
+    from ogshot.pipeline.renderer import Renderer
+
+__all__ = ["purge"]
+
+MAX_KEYS = 1000
+MAX_BODY = 256 * 1024
+_KEY = re.compile(r"^[0-9a-f]{64}$")
+
+
+async def purge(request: Request) -> Response:
+    renderer: Renderer = request.state.renderer
+    token = renderer.settings.admin_token
+    if not token:
+        raise HTTPException(404)
+    _authorize(request.headers.get("authorization", ""), token)
+    what = await _body(request)
+    try:
+        if "template" in what:
+            name = _string(what, "template")
+            await renderer.template(name)  # 404 for a template that does not exist
+            generation, deleted = await renderer.layers.purge_template(name)
+            return JSONResponse({"template": name, "deleted": deleted, "generation": generation})
+        if "url" in what:
+            keys = [await _key_of(renderer, _string(what, "url"))]
+        else:
+            keys = _keys(what.get("keys"))
+        generation = await renderer.layers.purge(keys)
+    except _unreachable() as exc:  # evaluated only when something was raised
+        raise FleetUnavailable(
+            f"Redis is unreachable ({type(exc).__name__}): nothing was purged; try again"
+        ) from None
+    return JSONResponse({"keys": keys, "generation": generation})
+
+
+def _unreachable() -> tuple[type[BaseException], ...]:
+    """What a purge raises when Redis cannot be reached (redis is imported only when needed: a
+    server without a fleet never loads it)."""
+    from redis.exceptions import RedisError
+
+    return (RedisError, OSError, TimeoutError)
+
+
+def _authorize(header: str, token: str) -> None:
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    ):
+        raise Unauthorized("a valid 'Authorization: Bearer <OGSHOT_ADMIN_TOKEN>' is required")
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise BadRequest(f"the body is over {MAX_BODY} bytes")
+    try:
+        what = json.loads(raw or b"null")
+    except ValueError as exc:
+        raise BadRequest(f"the body is not valid JSON ({exc})") from None
+    named = [k for k in ("keys", "url", "template") if isinstance(what, dict) and k in what]
+    if len(named) != 1 or len(what) != 1:
+        raise BadRequest(
+            'the body must be one of {"keys": [...]}, {"url": "..."} or {"template": "..."}'
+        )
+    return dict(what)
+
+
+def _string(what: dict[str, Any], name: str) -> str:
+    value = what[name]
+    if not isinstance(value, str) or not value:
+        raise InvalidParameter(name, "must be a non-empty string")
+    return value
+
+
+def _keys(value: Any) -> list[str]:
+    if not isinstance(value, list) or not value or len(value) > MAX_KEYS:
+        raise InvalidParameter("keys", f"must be a list of 1..{MAX_KEYS} cache keys")
+    for key in value:
+        if not isinstance(key, str) or not _KEY.match(key):
+            raise InvalidParameter("keys", f"{key!r} is not a cache key (64 hex digits)")
+    return list(dict.fromkeys(value))
+
+
+async def _key_of(renderer: Renderer, url: str) -> str:
+    """The cache key the server computes for an image URL, parsed as the /og routes parse it."""
+    parts = urlsplit(url)
+    scope = {"type": "http", "query_string": parts.query.encode()}
+    og = parse_og(unquote(parts.path), query_params(Request(scope), renderer.settings))
+    job = await renderer.resolve(og.template, og.params, og.format)
+    return job.key

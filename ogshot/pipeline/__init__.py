@@ -1,0 +1,1 @@
+"""One request for an image, from validated parameters to encoded bytes: the Renderer."""

@@ -1,0 +1,416 @@
+"""The request pipeline: validate -> cache -> HTML -> page -> capture -> encode -> store.
+
+The Renderer owns the long-lived pieces (template catalog, disk cache, browser pool) and is
+both the Python API and what the HTTP app calls::
+
+    async with ogshot.Renderer(settings) as r:
+        png = await r.render("article", {"title": "Hello"}, format="png")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Hashable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+
+from ogshot.cache.disk import Entry, ImageCache, cache_key
+from ogshot.cache.layers import Layers
+from ogshot.core.errors import (
+    InvalidFormat,
+    OgshotError,
+    RenderFailed,
+    TemplateNotFound,
+)
+from ogshot.core.events import ErrorReport, Events
+from ogshot.core.lru import LRU
+from ogshot.core.settings import Settings
+from ogshot.core.stopwatch import Stopwatch
+from ogshot.engine import encode as compress
+from ogshot.engine.assets import Assets
+from ogshot.engine.capture import Capture, capture
+from ogshot.engine.encode import encode, normalize_format
+from ogshot.engine.page_requests import Router
+from ogshot.engine.pool import Pool, Slot
+from ogshot.engine.remote_images import RemoteImages
+from ogshot.pipeline.jobs import Image, Job
+from ogshot.pipeline.warnings import GlyphCheck, dump_warnings, load_warnings
+from ogshot.templates.catalog import Catalog, Size, Template, canonical_params
+from ogshot.templates.variants import choose_variant
+from ogshot.templates.versions import split_version
+from ogshot.templates.watch import Watcher
+
+if TYPE_CHECKING:
+    from ogshot.cache.redis import Fleet
+
+__all__ = ["Image", "Renderer"]
+
+log = logging.getLogger("ogshot")
+
+# Seconds before a key whose refresh failed is tried again: a failure can be instant (an
+# overloaded pool), and a hot stale URL must not turn into one failing render per request.
+REFRESH_RETRY_AFTER = 10.0
+
+
+class Renderer:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        metrics: Events | None = None,
+        report_error: ErrorReport | None = None,
+    ) -> None:
+        """``metrics`` hears what happens (cache lookups, renders, failures); ``report_error`` gets
+        each render that failed unexpectedly (the server hands in Sentry's reporter)."""
+        self.settings = settings or Settings.load()
+        self.metrics = metrics
+        self.report_error = report_error
+        self.catalog = Catalog(
+            self.settings.templates_dir,
+            self.settings.static_dir,
+            max_params=self.settings.max_params,
+            max_param_length=self.settings.max_param_length,
+            size=Size(self.settings.width, self.settings.height, self.settings.device_scale_factor),
+        )
+        # The one change detector, in production too: a deploy that edits templates in place is
+        # picked up. The studio's live reload listens to the same watcher.
+        self.watcher = Watcher(
+            [self.settings.templates_dir, self.settings.static_dir],
+            on_change=self.catalog.refresh,
+        )
+        self.layers = Layers(self.settings, fleet=_fleet(self.settings), metrics=metrics)
+        self.remote = RemoteImages.from_settings(self.settings)
+        # The pages' requests are answered from the static folder and the fetched remote images.
+        router = Router(Assets(self.settings.static_dir, remote=self.remote))
+        self.pool = Pool(self.settings, router)
+        self._inflight: dict[str, asyncio.Task[Image]] = {}
+        # The hit path: a repeated request skips validation and hashing (jobs by raw request).
+        self._jobs: LRU[Job] = LRU(max_entries=10_000)
+        self.glyphs = GlyphCheck(self.settings, metrics)  # what a render could not draw
+        self._refresh_failed: LRU[float] = LRU(max_entries=10_000)  # key -> monotonic time
+        self._refreshing: set[asyncio.Task[Image]] = set()  # background refreshes, for close()
+
+    @property
+    def cache(self) -> ImageCache:
+        """This node's disk cache."""
+        return self.layers.disk
+
+    async def start(self) -> None:
+        await self.watcher.start()  # first, so that nothing saved during the first read is missed
+        await self.layers.start()
+        # The templates (~0.1 s) and the fonts Chromium can fall back to (~0.1 s) are read, and
+        # numpy imported (~0.07 s), in threads while Chromium starts (~0.5 s).
+        reads = asyncio.gather(
+            asyncio.to_thread(self.catalog.refresh),
+            asyncio.to_thread(compress.warm_up),
+            self.glyphs.start(),
+        )
+        try:
+            await self.pool.start()
+        finally:
+            await reads
+
+    async def close(self) -> None:
+        for task in list(self._refreshing):  # requests are done by now: spare the browser
+            task.cancel()
+        await self.watcher.close()
+        await self.pool.close()
+        await self.layers.close()
+
+    async def __aenter__(self) -> Renderer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def render(self, template: str, params: Mapping[str, Any], format: str = "png") -> bytes:
+        """The encoded image's bytes (from the cache when it has them)."""
+        return (await self.image(template, params, format)).body
+
+    async def template(self, name: str) -> Template:
+        """The template ``name``. One saved a moment ago, before the file watcher reported it,
+        is looked for on disk, in a thread."""
+        try:
+            return self.catalog.get(name)
+        except TemplateNotFound:
+            if not await asyncio.to_thread(self.catalog.discover, name):
+                raise
+            return self.catalog.get(name)
+
+    def prepare(
+        self,
+        template: str,
+        params: Mapping[str, Any],
+        format: str = "png",
+        *,
+        remote: str = "",
+        variant: str | None = None,
+    ) -> Job:
+        """Validate a request and compute its cache key; raises 4xx errors. Touches no browser.
+
+        The version parameter ``v`` (freshness.py) is checked and set aside: every version gets
+        the current image. ``remote``: the hashes of the remote images the request uses
+        (``RemoteImages.pin``). ``variant``: force this A/B variant instead of the page's own
+        (the studio's side by side)."""
+        tpl = self.catalog.get(template)
+        params, _requested = split_version(params)
+        raw: Hashable | None = (template, format, remote, variant, tuple(params.items()))
+        try:
+            hash(raw)
+        except TypeError:  # JSON data with lists or objects inside: not memoised
+            raw = None
+        if raw is not None:
+            known = self._jobs.get(raw)
+            if known is not None and known.template.digest == tpl.digest:
+                return known
+        fmt = normalize_format(format)
+        if fmt is None:
+            raise InvalidFormat(f"unknown format {format!r} (use png, jpg, jpeg or webp)")
+        values = self.catalog.validate(tpl, params)
+        drawn = choose_variant(tpl.name, tpl.variants, values, variant)
+        key = cache_key(
+            template_digest=tpl.digest,
+            params=canonical_params(values),
+            fmt=fmt,
+            settings=self.settings,
+            # The parameters decide the variant, but a forced one does not follow from them.
+            extra=f"{remote}\x1fvariant={drawn}" if drawn else remote,
+            size=str(tpl.size),
+        )
+        job = Job(template=tpl, values=values, format=fmt, key=key, variant=drawn)
+        if raw is not None:
+            self._jobs.set(raw, job)
+        return job
+
+    async def resolve(
+        self,
+        template: str,
+        params: Mapping[str, Any],
+        format: str = "png",
+        *,
+        variant: str | None = None,
+    ) -> Job:
+        """The job of a request, its cache key final: remote images pinned (what ``image`` and
+        a purge by URL both use)."""
+        try:
+            job = self.prepare(template, params, format, variant=variant)
+        except TemplateNotFound:
+            await self.template(template)  # raises again unless it was saved a moment ago
+            job = self.prepare(template, params, format, variant=variant)
+        pinned = await self.remote.pin(job.values)
+        if pinned:  # the remote images' bytes decide the pixels too
+            job = self.prepare(template, params, format, remote=pinned, variant=variant)
+        return job
+
+    async def image(
+        self,
+        template: str,
+        params: Mapping[str, Any],
+        format: str = "png",
+        *,
+        variant: str | None = None,
+    ) -> Image:
+        watch = Stopwatch()
+        job = await self.resolve(template, params, format, variant=variant)
+        watch.lap("validate")
+        hit = await self.layers.get(job.key, template=job.template.name)
+        watch.lap("cache")
+        state = self._freshness(hit) if hit is not None else "expired"
+        if hit is not None and state != "expired":
+            if state == "stale":  # served now; one render in the background replaces it
+                self._refresh(job)
+                if self.metrics is not None:
+                    self.metrics.stale_served()
+            return Image(
+                body=hit.body,
+                etag=hit.etag,
+                format=job.format,
+                cached=True,
+                timings=watch.timings,
+                variant=job.variant,
+                warnings=load_warnings(hit.warnings),
+                stale=state == "stale",
+                version=job.template.version,
+            )
+        # Single flight: identical concurrent misses share one render. The render runs as its own
+        # task so that a client hanging up does not cancel it for the others.
+        task = self._inflight.get(job.key)
+        if task is None:
+            task = asyncio.ensure_future(self._make(job))
+            self._inflight[job.key] = task
+            task.add_done_callback(lambda _t: self._inflight.pop(job.key, None))
+        elif self.metrics is not None:
+            self.metrics.singleflight_saved("local")
+        image = await asyncio.shield(task)
+        return Image(
+            body=image.body,
+            etag=image.etag,
+            format=image.format,
+            cached=False,
+            timings={**watch.timings, **image.timings},
+            variant=job.variant,
+            warnings=image.warnings,
+            version=job.template.version,
+        )
+
+    def _freshness(self, entry: Entry) -> Literal["fresh", "stale", "expired"]:
+        """fresh (within cache_ttl), stale (within stale_ttl past it) or expired (a miss)."""
+        ttl = self.settings.cache_ttl
+        age = time.time() - entry.stored_at
+        if not ttl or age < ttl:
+            return "fresh"
+        return "stale" if age < ttl + self.settings.stale_ttl else "expired"
+
+    def _refresh(self, job: Job) -> None:
+        """Render a stale entry's key again in the background, unless a render of it already
+        runs. It is the key's single flight, so a miss meanwhile waits for it; no client holds
+        it, so none hanging up cancels it; when it fails the stale entry stays."""
+        if job.key in self._inflight:
+            return
+        failed_at = self._refresh_failed.get(job.key)
+        if failed_at is not None and time.monotonic() - failed_at < REFRESH_RETRY_AFTER:
+            return
+        task = asyncio.ensure_future(self._make(job))
+        self._inflight[job.key] = task
+        self._refreshing.add(task)
+        task.add_done_callback(lambda _t: self._inflight.pop(job.key, None))
+        task.add_done_callback(self._refreshing.discard)
+        task.add_done_callback(lambda t: self._refreshed(job, t))
+
+    def _refreshed(self, job: Job, task: asyncio.Task[Image]) -> None:
+        if task.cancelled():  # shutting down
+            return
+        exc = task.exception()  # retrieved here: no "exception was never retrieved" later
+        if exc is None:
+            self._refresh_failed.pop(job.key)
+        else:
+            self._refresh_failed.set(job.key, time.monotonic())
+            why = exc.message if isinstance(exc, OgshotError) else f"{type(exc).__name__}: {exc}"
+            log.warning(
+                "refresh of a stale %r image failed (%s); the stale copy is served until one "
+                "succeeds",
+                job.template.name,
+                why,
+            )
+        if self.metrics is not None:
+            self.metrics.refreshed(exc is None)
+
+    def cache_sizes(self) -> list[tuple[str, int, int]]:
+        """(layer, entries, bytes) of this node's cache layers; blocking."""
+        return self.layers.sizes()
+
+    async def _make(self, job: Job) -> Image:
+        """Render ``job``, once fleet-wide: with Redis, the node that takes the key's lock renders
+        and the others wait for its image (and render themselves if it goes away without one)."""
+        fleet = self.layers.fleet
+        if fleet is None:
+            return await self._render(job)
+        watch = Stopwatch()
+        # A waiter gives up when a render of its own would have had to be done.
+        deadline = time.monotonic() + self.settings.queue_timeout + self.settings.render_timeout
+        lock = await fleet.lock(job.key)
+        while lock is None and time.monotonic() < deadline:
+            found = await fleet.wait(job.key, deadline, newer_than=self._made_after(job))
+            if found is not None:
+                await self.layers.put(job.key, found, shared=False)
+                watch.lap("fleet")
+                if self.metrics is not None:
+                    self.metrics.singleflight_saved("fleet")
+                return Image(
+                    body=found.body,
+                    etag=found.etag,
+                    format=job.format,
+                    cached=False,
+                    timings=watch.timings,
+                    variant=job.variant,
+                    warnings=load_warnings(found.warnings),
+                )
+            lock = await fleet.lock(job.key)  # its holder went away: one waiter takes over
+        try:
+            return await self._render(job)
+        finally:
+            await fleet.unlock(lock)
+
+    def _made_after(self, job: Job) -> float:
+        """An image of ``job`` made before this is not the one being waited for: stale (a refresh
+        is running) or purged."""
+        ttl = self.settings.cache_ttl
+        return max(time.time() - ttl if ttl else 0.0, self.layers.made_after(job.template.name))
+
+    async def _render(self, job: Job) -> Image:
+        watch = Stopwatch()
+        try:
+            html = self.catalog.render_html(job.template, job.variables)
+            watch.lap("html")
+            # With jpeg_encoder "chromium" the capture is the final JPEG: no PNG round trip.
+            chromium_jpeg = job.format == "jpeg" and self.settings.jpeg_encoder == "chromium"
+
+            async def attempt(slot: Slot, seconds_left: float) -> Capture:
+                watch.lap("queue")
+                return await capture(
+                    slot,
+                    html,
+                    time_limit=seconds_left,
+                    template=job.template.name,
+                    static_digest=job.template.static_digest,
+                    jpeg_quality=self.settings.jpeg_quality if chromium_jpeg else None,
+                    size=job.template.size,
+                )
+
+            # On a crashed page or a killed Chromium, the pool tries once more on a fresh page.
+            shot = await self.pool.run(
+                attempt, time_limit=self.settings.render_timeout, size=job.template.size
+            )
+            watch.timings.update(shot.timings)
+            watch.restart()
+            warnings = await self.glyphs.check(job.template, job.values, shot)
+            if shot.format == job.format == "jpeg":
+                body = shot.body
+            else:
+                body = await asyncio.to_thread(encode, shot.png, job.format, self.settings)
+            watch.lap("encode")
+        except RenderFailed as exc:
+            log.error("render of template %r failed: %s", job.template.name, exc.message)
+            if self.metrics is not None:
+                self.metrics.render_failed(job.template.name, exc.kind)
+            if self.report_error is not None:
+                self.report_error(exc, template=job.template.name, key=job.key)
+            raise
+        etag = hashlib.blake2b(body, digest_size=16).hexdigest()
+        entry = Entry(body, etag, time.time(), warnings=dump_warnings(warnings))
+        await self.layers.put(job.key, entry, template=job.template.name)
+        watch.lap("store")
+        if self.metrics is not None:
+            self.metrics.image_rendered(job.template.name, job.format, watch.timings)
+        return Image(
+            body=body,
+            etag=etag,
+            format=job.format,
+            cached=False,
+            timings=watch.timings,
+            variant=job.variant,
+            warnings=warnings,
+        )
+
+
+def _fleet(settings: Settings) -> Fleet | None:
+    """The fleet's shared cache when ``OGSHOT_REDIS_URL`` is set (redis-py imported only then)."""
+    if not settings.redis_url:
+        return None
+    from ogshot.cache.redis import Fleet
+
+    return Fleet(
+        settings.redis_url,
+        keep=settings.cache_ttl + settings.stale_ttl if settings.cache_ttl else 0,
+        # A little over the longest a render may hold it: its wait for a page, then its deadline.
+        lock_ttl=settings.queue_timeout + settings.render_timeout + 5,
+    )

@@ -1,0 +1,388 @@
+"""Templates: lookup, declared parameters, validation, HTML, and the digest that keys the cache.
+
+A template is ``html_templates/NAME.html``. It may declare its parameters in a TOML block inside a
+Jinja comment at the top of the file (see the README, "Writing templates"):
+
+    {#ogshot
+    description = "Blog post card"
+    [params.title]
+    type = "str"          # str | int | float | bool | color | url | date
+    required = true
+    max_length = 120
+    example = "Hello world"
+    #}
+
+Files in sub-folders or starting with ``_`` are partials: usable by ``{% include %}`` and
+``{% extends %}``, never addressable as templates. This module knows nothing about browsers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import threading
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.meta
+
+from ogshot.core.errors import InvalidParameter, TemplateError, TemplateNotFound
+from ogshot.templates.declarations import DECLARATION as _DECLARATION
+from ogshot.templates.declarations import DEFAULT_SIZE, Size
+from ogshot.templates.declarations import read_declaration as _read_declaration
+from ogshot.templates.digests import StaticDigest, file_stats, relative_to
+from ogshot.templates.fields import PARAM_NAME_RE, RESERVED_PARAMS, TYPES, Param, json_value
+from ogshot.templates.filters import FILTERS
+from ogshot.templates.jinja_errors import syntax_error_message
+from ogshot.templates.variants import Variants
+from ogshot.templates.versions import version_of
+
+__all__ = [
+    "PARAM_NAME_RE",
+    "TYPES",
+    "Catalog",
+    "Param",
+    "Size",
+    "StaticDigest",
+    "Template",
+    "file_stats",
+]
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Template:
+    name: str
+    path: Path
+    description: str
+    params: Mapping[str, Param]  # empty: undeclared, accepts string parameters
+    declared: bool
+    source_digest: str  # the file and the partials it references
+    digest: str = ""  # source_digest + the static folder: what the cache key uses
+    static_digest: str = ""
+    # The Jinja environment of the same snapshot: renders exactly the sources that were digested.
+    environment: jinja2.Environment = field(repr=False, compare=False)
+    variants: Variants | None = None  # A/B variants, chosen per page (see variants.py)
+    size: Size = DEFAULT_SIZE  # declared in the block, else the settings' size
+
+    @property
+    def version(self) -> str:
+        """What versioned URLs carry as ``v`` (freshness.py): changes whenever ``digest`` does."""
+        return version_of(self.digest)
+
+    def describe(self) -> dict[str, Any]:
+        out = {
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "declared": self.declared,
+            "params": [p.describe() for p in self.params.values()],
+            "size": {
+                "width": self.size.width,
+                "height": self.size.height,
+                "scale": self.size.scale,
+                "pixels": list(self.size.pixels),
+            },
+        }
+        if self.variants is not None:
+            out["variants"] = self.variants.describe()
+        return out
+
+    def examples(self) -> dict[str, Any]:
+        return {
+            p.name: p.example if p.example is not None else json_value(p.default)
+            for p in self.params.values()
+            if p.example is not None or p.default is not None
+        }
+
+
+class _Sources(jinja2.BaseLoader):
+    """Jinja's loader over the snapshot's sources in memory: rendering never reads the disk."""
+
+    def __init__(self, root: Path, sources: Mapping[str, str]) -> None:
+        self.root = root
+        self.sources = sources
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        key = _source_key(template)
+        if key is None or key not in self.sources:
+            raise jinja2.TemplateNotFound(template)
+        return self.sources[key], str(self.root / key), lambda: True
+
+    def list_templates(self) -> list[str]:
+        return sorted(self.sources)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """The templates folder as read at one moment, parsed and digested; replaced, never mutated."""
+
+    names: tuple[str, ...]
+    templates: Mapping[str, Template | TemplateError]
+
+
+class Catalog:
+    """The templates folder: names, parsed declarations, validation and HTML rendering.
+
+    Everything is read ahead of time by :meth:`refresh` (blocking: the server runs it in a thread
+    at start and each time the file watcher reports a change), so :meth:`get` on the request path
+    only looks in memory. Jinja renders from that same snapshot, never from the disk.
+    """
+
+    def __init__(
+        self,
+        templates_dir: Path,
+        static_dir: Path,
+        *,
+        max_params: int = 32,
+        max_param_length: int = 1000,
+        size: Size = DEFAULT_SIZE,
+    ) -> None:
+        self.root = Path(templates_dir)
+        self.size = size  # of a template that declares none
+        self.max_params = max_params
+        self.max_param_length = max_param_length
+        self.static = StaticDigest(Path(static_dir))
+        self._snapshot: _Snapshot | None = None
+        self._lock = threading.Lock()  # one refresh at a time
+
+    def names(self) -> list[str]:
+        return list(self._current().names)
+
+    def get(self, name: str) -> Template:
+        snapshot = self._current()
+        found = snapshot.templates.get(name) if NAME_RE.match(name) else None
+        if found is None:
+            raise TemplateNotFound(name, list(snapshot.names))
+        if isinstance(found, TemplateError):
+            raise found.with_traceback(None)  # the stored error, without the last raise's frames
+        return found
+
+    def discover(self, name: str) -> bool:
+        """Whether ``name`` is a template written since the last refresh (then it is loaded).
+
+        For a request that arrives before the watcher reports the new file. Blocking."""
+        if not NAME_RE.match(name) or name in self._current().templates:
+            return False
+        if not (self.root / f"{name}.html").is_file():
+            return False
+        self.refresh([str(self.root / f"{name}.html")])
+        return name in self._current().templates
+
+    def refresh(self, changed: Collection[str] | None = None) -> None:
+        """Read again what ``changed`` touches (everything when None). Blocking: off the loop."""
+        with self._lock:
+            old = self._snapshot
+            if changed is None or old is None:
+                templates_changed = static_changed = True
+                named: Collection[str] = ()
+            else:
+                named = changed
+                templates_changed = bool(relative_to(changed, self.root))
+                static_changed = bool(relative_to(changed, self.static.root))
+            if static_changed:
+                self.static.refresh(named)
+            if templates_changed or old is None:
+                snapshot = self._read()
+            elif static_changed:
+                snapshot = old
+            else:
+                return
+            self._snapshot = self._with_static(snapshot, self.static.digest)
+
+    def _current(self) -> _Snapshot:
+        snapshot = self._snapshot
+        if snapshot is None:  # used before any refresh (the CLI, a script): read it now
+            self.refresh()
+            snapshot = self._snapshot
+            assert snapshot is not None
+        return snapshot
+
+    def _read(self) -> _Snapshot:
+        sources: dict[str, str] = {}
+        unreadable: dict[str, str] = {}
+        for full in file_stats(self.root):
+            rel = Path(os.path.relpath(full, self.root)).as_posix()
+            try:
+                sources[rel] = Path(full).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                unreadable[rel] = str(exc)
+        loader = _Sources(self.root, sources)
+        common: dict[str, Any] = {
+            "loader": loader,
+            "autoescape": True,
+            "auto_reload": False,  # a new snapshot brings new environments
+            "cache_size": -1,  # bounded by the folder; a compiled template is never thrown away
+        }
+        strict = jinja2.Environment(undefined=jinja2.StrictUndefined, **common)
+        lenient = jinja2.Environment(**common)
+        for env in (strict, lenient):
+            env.filters.update(FILTERS)
+        names = sorted(
+            rel[: -len(".html")]
+            for rel in (*sources, *unreadable)
+            if "/" not in rel and rel.endswith(".html") and NAME_RE.match(rel[: -len(".html")])
+        )
+        templates: dict[str, Template | TemplateError] = {}
+        for name in names:
+            try:
+                templates[name] = self._load(name, sources, unreadable, strict, lenient)
+            except TemplateError as exc:
+                templates[name] = exc
+        return _Snapshot(tuple(names), templates)
+
+    def _load(
+        self,
+        name: str,
+        sources: Mapping[str, str],
+        unreadable: Mapping[str, str],
+        strict: jinja2.Environment,
+        lenient: jinja2.Environment,
+    ) -> Template:
+        file = f"{name}.html"
+        if file in unreadable:
+            raise TemplateError(f"cannot read {file}: {unreadable[file]}", template=name)
+        source = sources[file]
+        declaration = _read_declaration(name, source, self.size)
+        description, params = declaration.description, declaration.params
+        declared = bool(params) or _DECLARATION.match(source) is not None
+        environment = strict if declared else lenient
+        h = hashlib.sha256()
+        for dep in self._dependencies(file, sources, strict):
+            if dep in sources:  # a missing partial fails at render time, with its name
+                h.update(dep.encode() + b"\0" + sources[dep].encode() + b"\0")
+                with contextlib.suppress(Exception):  # reported with its line when rendered
+                    environment.get_template(dep)  # compiled now, off the request path
+        return Template(
+            name=name,
+            path=self.root / file,
+            description=description,
+            params=params,
+            declared=declared,
+            source_digest=h.hexdigest(),
+            environment=environment,
+            variants=declaration.variants,
+            size=declaration.size,
+        )
+
+    @staticmethod
+    def _dependencies(file: str, sources: Mapping[str, str], env: jinja2.Environment) -> list[str]:
+        """The template file and every partial it references, transitively, in a stable order."""
+        order = [file]
+        todo = [file]
+        while todo:
+            current = todo.pop()
+            if current not in sources:
+                continue
+            try:
+                ast = env.parse(sources[current])
+            except jinja2.TemplateSyntaxError:
+                continue  # reported with its line when rendered
+            for ref in jinja2.meta.find_referenced_templates(ast):
+                key = _source_key(ref) if ref is not None else None
+                if key is None or key in order:
+                    continue
+                order.append(key)
+                todo.append(key)
+        return order
+
+    @staticmethod
+    def _with_static(snapshot: _Snapshot, static: str) -> _Snapshot:
+        templates: dict[str, Template | TemplateError] = {}
+        for name, found in snapshot.templates.items():
+            if isinstance(found, Template) and found.static_digest != static:
+                found = dataclasses.replace(
+                    found,
+                    static_digest=static,
+                    digest=hashlib.sha256(f"{found.source_digest}:{static}".encode()).hexdigest(),
+                )
+            templates[name] = found
+        return dataclasses.replace(snapshot, templates=templates)
+
+    def validate(self, template: Template, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """Raw parameters -> the template's variables; InvalidParameter names the culprit."""
+        if len(raw) > self.max_params:
+            raise InvalidParameter("*", f"too many parameters ({len(raw)} > {self.max_params})")
+        for key in raw:
+            if not PARAM_NAME_RE.match(key) or key in RESERVED_PARAMS:
+                raise InvalidParameter(key, "not a valid parameter name")
+        if not template.declared:
+            values: dict[str, Any] = {}
+            for key, value in raw.items():
+                values[key] = Param(name=key).convert(
+                    value, global_max_length=self.max_param_length
+                )
+            return values
+        unknown = sorted(set(raw) - set(template.params))
+        if unknown:
+            known = ", ".join(template.params) or "none"
+            raise InvalidParameter(unknown[0], f"unknown parameter (this template takes: {known})")
+        values = {}
+        for param in template.params.values():
+            if param.name in raw:
+                values[param.name] = param.convert(
+                    raw[param.name], global_max_length=self.max_param_length
+                )
+            elif param.required:
+                raise InvalidParameter(param.name, "required")
+            else:
+                values[param.name] = param.default
+        return values
+
+    def render_html(self, template: Template, values: Mapping[str, Any]) -> str:
+        try:
+            return template.environment.get_template(f"{template.name}.html").render(**values)
+        except jinja2.TemplateSyntaxError as exc:
+            message, line = syntax_error_message(exc, template.environment, template.name)
+            raise TemplateError(message, template=template.name, line=line) from exc
+        except jinja2.TemplateNotFound as exc:
+            raise TemplateError(
+                f"template {template.name!r} references missing {exc.name!r}",
+                template=template.name,
+            ) from exc
+        except Exception as exc:  # UndefinedError, errors raised inside the template, ...
+            raise TemplateError(
+                f"{type(exc).__name__} in {template.name}.html{_line_suffix(exc)}: {exc}",
+                template=template.name,
+                line=_template_line(exc),
+            ) from exc
+
+
+def canonical_params(values: Mapping[str, Any]) -> str:
+    """The stable text form of validated values, for cache keys and signatures."""
+    return json.dumps(
+        values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=json_value
+    )
+
+
+def _source_key(name: str) -> str | None:
+    """A Jinja template name -> its key among the sources (None: outside the folder)."""
+    try:
+        return "/".join(jinja2.loaders.split_template_path(name))
+    except jinja2.TemplateNotFound:  # ".." in the name
+        return None
+
+
+def _template_line(exc: BaseException) -> int | None:
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith(".html"):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _line_suffix(exc: BaseException) -> str:
+    line = _template_line(exc)
+    return f" line {line}" if line else ""

@@ -1,0 +1,204 @@
+"""deploy/nginx.conf, run by the real nginx (Debian's package) in front of two real ``ogshot serve``
+nodes: the second request for an image is answered by nginx alone, misses are collapsed and
+spread over both nodes, and only the image routes are exposed.
+
+The tests share one fleet and run in file order; the last one stops both nodes."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.helpers import ROOT, image_of, make_settings
+from tests.support.procs import Server, free_port, serve_env, wait_for
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+pytestmark = pytest.mark.skipif(
+    not Path(NGINX).exists(),
+    reason="NGINX IS NOT INSTALLED: `bash .ci/setup` installs Debian's nginx package",
+)
+
+
+def nginx_conf(nodes: list[int], port: int, base: Path) -> str:
+    """deploy/nginx.conf with this test's ports and paths; every substitution must apply once,
+    so the file the test runs stays the file users copy."""
+    text = (ROOT / "deploy" / "nginx.conf").read_text()
+    temp = "\n".join(
+        f"    {kind}_temp_path {base / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    changes = [
+        ("user www-data;", "user root;" if os.geteuid() == 0 else ""),
+        ("worker_processes auto;", "worker_processes 1;"),
+        ("access_log /var/log/nginx/ogshot.access.log", f"access_log {base / 'access.log'}"),
+        ("proxy_cache_path /var/cache/nginx/ogshot", f"proxy_cache_path {base / 'cache'}"),
+        ("server 127.0.0.1:8001", f"server 127.0.0.1:{nodes[0]}"),
+        ("server 127.0.0.1:8002", f"server 127.0.0.1:{nodes[1]}"),
+        ("listen 80;", f"listen 127.0.0.1:{port};"),
+        ("http {\n", "http {\n" + temp + "\n"),
+    ]
+    for old, new in changes:
+        assert text.count(old) == 1, f"deploy/nginx.conf changed: {old!r} is not there once"
+        text = text.replace(old, new)
+    return text
+
+
+@dataclass
+class Fleet:
+    base: str  # nginx
+    nodes: list[Server]
+    logs: Path
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.get(f"{self.base}{path}", timeout=60, **kwargs)
+
+    def reached(self, path: str) -> int:
+        """How many times ``path`` reached a node (from the nodes' access logs)."""
+        needle = f'"GET {path} HTTP/1.1"'
+        return sum(node.output().count(needle) for node in self.nodes)
+
+    def upstreams(self) -> list[str]:
+        log = self.logs / "access.log"
+        return re.findall(r"upstream=(\S+)", log.read_text()) if log.exists() else []
+
+
+@pytest.fixture(scope="module")
+def fleet(module_dir: Path) -> Iterator[Fleet]:
+    make_settings(module_dir)  # the template and static copies the nodes serve
+    nodes = [
+        Server(
+            "--access-log",
+            env=serve_env(module_dir, OGSHOT_CACHE_DIR=str(module_dir / f"cache-{i}")),
+            cwd=module_dir,
+        )
+        for i in range(2)
+    ]
+    edge = module_dir / "nginx"
+    edge.mkdir()
+    port = free_port()
+    conf = edge / "nginx.conf"
+    conf.write_text(nginx_conf([n.port for n in nodes], port, edge))
+    command = [NGINX, "-p", str(edge), "-c", str(conf), "-e", str(edge / "error.log")]
+    command += ["-g", f"daemon off; pid {edge / 'nginx.pid'};"]
+    checked = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stderr
+    process = None
+    try:
+        for node in nodes:
+            node.start()
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        fleet = Fleet(f"http://127.0.0.1:{port}", nodes, edge)
+        assert wait_for(lambda: _answers(f"{fleet.base}/healthz"), timeout=20), (
+            edge / "error.log"
+        ).read_text()
+        yield fleet
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(10)
+        for node in nodes:
+            node.kill()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_the_second_request_is_answered_by_nginx_alone(fleet: Fleet) -> None:
+    path = "/og/article.png?title=Cached%20at%20the%20edge"
+    first = fleet.get(path)
+    assert first.status_code == 200, first.text
+    assert first.headers["x-cache-status"] == "MISS"
+    assert first.headers["cache-control"] == (
+        "public, max-age=86400, stale-while-revalidate=604800, stale-if-error=604800"
+    )
+    assert (image_of(first.content).width, image_of(first.content).height) == (1200, 630)
+    assert wait_for(lambda: fleet.reached(path) == 1)  # the miss shows in a node's log
+
+    second = fleet.get(path)
+    assert second.headers["x-cache-status"] == "HIT"
+    assert second.content == first.content
+    assert second.headers["etag"] == first.headers["etag"]
+    # A byte range is cut from the cached copy.
+    part = fleet.get(path, headers={"Range": "bytes=0-99"})
+    assert part.status_code == 206 and part.content == first.content[:100]
+    assert part.headers["x-cache-status"] == "HIT"
+
+    # Had the hit reached a node, it would be logged before this later miss is.
+    marker = "/og/article.png?title=Later"
+    assert fleet.get(marker).headers["x-cache-status"] == "MISS"
+    assert wait_for(lambda: fleet.reached(marker) == 1)
+    assert fleet.reached(path) == 1
+
+
+def test_concurrent_misses_reach_a_node_once(fleet: Fleet) -> None:
+    path = "/og/launch.png?title=Everyone%20at%20once"
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: fleet.get(path), range(6)))
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.content for a in answers}) == 1
+    assert sorted(a.headers["x-cache-status"] for a in answers).count("MISS") == 1
+    assert fleet.reached(path) == 1
+
+
+def test_misses_are_spread_over_both_nodes(fleet: Fleet) -> None:
+    before = len(fleet.upstreams())
+    for i in range(6):
+        answer = fleet.get(f"/og/minimal.png?title=Node%20{i}")
+        assert answer.status_code == 200 and answer.headers["x-cache-status"] == "MISS"
+    assert wait_for(lambda: len(fleet.upstreams()) >= before + 6)
+    used = set(fleet.upstreams()[before:])
+    assert used == {f"127.0.0.1:{node.port}" for node in fleet.nodes}
+
+
+def test_only_image_routes_are_exposed(fleet: Fleet) -> None:
+    hidden = ["/preview", "/preview/article", "/admin/purge", "/metrics", "/readyz", "/"]
+    before = {path: fleet.reached(path) for path in [*hidden, "/healthz"]}
+    assert fleet.get("/healthz").json()["status"] == "ok"  # proxied: the control
+    for path in hidden:
+        answer = fleet.get(path)
+        assert answer.status_code == 404, path
+        assert answer.headers["server"] == "nginx" and "nginx" in answer.text, path
+    purge = httpx.post(f"{fleet.base}/admin/purge", headers={"Authorization": "Bearer x"})
+    assert purge.status_code == 404 and "nginx" in purge.text
+    assert wait_for(lambda: fleet.reached("/healthz") > before["/healthz"])  # logged, as proxied
+    assert {path: fleet.reached(path) for path in hidden} == {p: before[p] for p in hidden}
+
+
+def test_no_store_answers_are_never_cached(fleet: Fleet) -> None:
+    path = "/og/no-such-template.png?title=x"
+    for _ in range(2):
+        answer = fleet.get(path)
+        assert answer.status_code == 404 and answer.json()["error"]
+        assert answer.headers["cache-control"] == "no-store"
+        assert answer.headers["x-cache-status"] == "MISS"
+    assert wait_for(lambda: fleet.reached(path) == 2)
+
+
+def test_hits_are_served_with_every_node_stopped(fleet: Fleet) -> None:
+    """Last: it stops the fleet's nodes."""
+    path = "/og/article.png?title=Survives%20the%20nodes"
+    first = fleet.get(path)
+    assert first.headers["x-cache-status"] == "MISS"
+    for node in fleet.nodes:
+        node.terminate()
+    assert all(not _answers(f"{node.base}/healthz") for node in fleet.nodes)
+
+    third = fleet.get(path)
+    assert third.status_code == 200
+    assert third.headers["x-cache-status"] == "HIT"
+    assert third.content == first.content
+    assert fleet.get("/og/article.png?title=Never%20rendered").status_code == 502
