@@ -295,6 +295,12 @@ def bench(
 @click.option("--concurrency", type=int, default=None, help="Images in flight (2 per page).")
 @click.option("--force", is_flag=True, help="Render every row, even when its image is there.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a TTY).")
+@click.option(
+    "--use-cache",
+    is_flag=True,
+    help="Read and fill the configured cache (OGSHOT_CACHE_DIR, OGSHOT_REDIS_URL) instead of "
+    "a private one removed after the build.",
+)
 def build(
     manifest: Path,
     output: str,
@@ -306,6 +312,7 @@ def build(
     concurrency: int | None,
     force: bool,
     progress: bool | None,
+    use_cache: bool,
 ) -> None:
     """Pre-generate the images of MANIFEST (.csv, .jsonl or sitemap .xml) into a folder or a
     bucket, with a mapping file (row -> path, URL). Exits 1 if any row failed."""
@@ -328,6 +335,7 @@ def build(
                 public_base_url=public_base_url,
                 progress=sys.stderr.isatty() if progress is None else progress,
                 notice=lambda text: click.echo(text, err=True),
+                use_cache=use_cache,
             )
         )
     except OgshotError as exc:

@@ -39,10 +39,9 @@ from typing import Any
 import pyvips
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent.parent))  # the repository: benchmarks and ogshot
 
-from peers import CARDS, card_names, cpu_seconds, decode, make_templates, unique  # noqa: E402
-
+from benchmarks.peers import CARDS, card_names, cpu_seconds, decode, make_templates, unique  # noqa: E402
 from ogshot import Renderer, Settings  # noqa: E402
 from ogshot.bench.measure import ssim  # noqa: E402
 from ogshot.engine.capture import _ready, _send, _write  # noqa: E402
@@ -305,7 +304,7 @@ async def profile_flags(cards: list[str], n: int, seconds: float) -> None:
 
 
 async def saturate_one(r: Renderer, card: str, params: dict[str, Any], seconds: float) -> float:
-    from peers import saturate
+    from benchmarks.peers import saturate
 
     stamp = int(time.time() * 1000) % 10_000_000
 

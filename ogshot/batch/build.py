@@ -13,12 +13,15 @@ reported with its reason and the others go on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,6 +42,7 @@ from ogshot.batch.outputs import Output
 from ogshot.core.errors import OgshotError
 from ogshot.core.settings import Settings
 from ogshot.core.version import __version__
+from ogshot.pipeline.jobs import Job
 from ogshot.pipeline.renderer import Renderer
 
 __all__ = ["MAPPING_FILE", "BuildReport", "Target", "build", "output_path"]
@@ -57,9 +61,12 @@ class Target:
     """A row that passed validation, and where its image goes."""
 
     row: Row
-    format: str
+    job: Job  # resolved: its key covers the bytes of the remote images it shows
     path: str  # relative to the output: "article/hello-world-3f2a9c0d1e.png"
-    key: str
+
+    @property
+    def format(self) -> str:
+        return self.job.format
 
 
 @dataclass
@@ -103,15 +110,55 @@ async def build(
     public_base_url: str = "",
     progress: bool = False,
     notice: Callable[[str], None] = log.info,
+    use_cache: bool = False,
 ) -> BuildReport:
     """Render every row of ``rows`` that ``output`` lacks (all of them with ``force``) and write
     the mapping file; never raises for one row, only when the output cannot be listed or the
-    mapping file cannot be written."""
+    mapping file cannot be written. ``use_cache``: read and fill the cache the settings name
+    (disk and Redis); by default a build renders with a private cache it removes after."""
     report = BuildReport(rows=len(rows))
-    renderer = Renderer(settings)
+    with contextlib.ExitStack() as scratch:
+        if not use_cache:
+            # A build is its own process: it neither reads images another process cached (a
+            # "render" of 0.0 s from a fleet's Redis) nor fills the server's caches.
+            folder = scratch.enter_context(tempfile.TemporaryDirectory(prefix="ogshot-build-"))
+            settings = settings.replace(cache_dir=Path(folder), redis_url="")
+            notice("rendering with a cache of its own (--use-cache: the configured one)")
+        else:
+            where = f"disk {settings.cache_dir}" + (" and Redis" if settings.redis_url else "")
+            notice(f"using the configured cache ({where}): cached images are copied, not rendered")
+        return await _build(
+            rows,
+            output,
+            settings,
+            report,
+            format,
+            concurrency,
+            force,
+            public_base_url,
+            progress,
+            notice,
+        )
+
+
+async def _build(
+    rows: Sequence[Row],
+    output: Output,
+    settings: Settings,
+    report: BuildReport,
+    format: str,
+    concurrency: int | None,
+    force: bool,
+    public_base_url: str,
+    progress: bool,
+    notice: Callable[[str], None],
+) -> BuildReport:
+    renderer = Renderer(settings, watch=False)  # one pass: the templates are read once
     try:
         # Validation reads template files: a thread, like every disk touch under the loop.
-        targets = await asyncio.to_thread(_plan, renderer, rows, format, report)
+        planned = await asyncio.to_thread(_plan, renderer, rows, format, report)
+        # Names hold the final key: one that covers the remote images' bytes, as rendered.
+        targets = await _pin(renderer, planned, report)
         existing = set() if force else await asyncio.to_thread(output.existing)
         todo: dict[str, Target] = {}
         for target in targets:
@@ -155,20 +202,35 @@ async def build(
     return report
 
 
-def _plan(renderer: Renderer, rows: Iterable[Row], fmt: str, report: BuildReport) -> list[Target]:
-    """Validate every row and name its image; touches no browser."""
-    targets: list[Target] = []
-    names: dict[str, Target] = {}
+def _plan(
+    renderer: Renderer, rows: Iterable[Row], fmt: str, report: BuildReport
+) -> list[tuple[Row, Job]]:
+    """Validate every row; touches no browser and no network."""
+    planned: list[tuple[Row, Job]] = []
     for row in rows:
         if row.error is not None:
             report.failed.append((row, row.error))
             continue
         try:
-            job = renderer.prepare(row.template, row.params, row.format or fmt)
+            planned.append((row, renderer.prepare(row.template, row.params, row.format or fmt)))
+        except OgshotError as exc:
+            report.failed.append((row, exc.message))
+    return planned
+
+
+async def _pin(
+    renderer: Renderer, planned: Iterable[tuple[Row, Job]], report: BuildReport
+) -> list[Target]:
+    """Name every validated row's image by its final key (remote images fetched once each)."""
+    targets: list[Target] = []
+    names: dict[str, Target] = {}
+    for row, prepared in planned:
+        try:
+            job = await renderer.pinned(prepared)
         except OgshotError as exc:
             report.failed.append((row, exc.message))
             continue
-        target = Target(row, job.format, output_path(row, job.format, job.key), job.key)
+        target = Target(row, job, output_path(row, job.format, job.key))
         earlier = names.get(row.id)
         if earlier is not None and earlier.path != target.path:
             report.failed.append((row, f"name {row.id!r} is also used by {earlier.row.source}"))
@@ -189,9 +251,8 @@ async def _render_all(
 
         async def worker() -> None:
             for target in pending:  # one shared iterator: each target goes to one worker
-                row = target.row
                 try:
-                    image = await renderer.image(row.template, row.params, target.format)
+                    image = await renderer.answer(target.job)
                     await asyncio.to_thread(
                         output.write,
                         target.path,

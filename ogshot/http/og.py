@@ -49,7 +49,9 @@ def parse_og(path: str, query: dict[str, Any]) -> OgRequest:
         name, _, ext = path[4:].partition(".")
         return OgRequest(name, query, ext or "png", signature)
     if path != "/og":
-        raise InvalidParameter("url", f"{path!r} is not an /og URL (/og/NAME.EXT or /og?template=...)")
+        raise InvalidParameter(
+            "url", f"{path!r} is not an /og URL (/og/NAME.EXT or /og?template=...)"
+        )
     name = query.pop("template", None)
     if not name:
         raise InvalidParameter("template", "required (the name of a template)")

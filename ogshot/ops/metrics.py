@@ -30,7 +30,17 @@ from prometheus_client import (
     multiprocess,
 )
 
-__all__ = ["CONTENT_TYPE_LATEST", "PLATFORMS", "Metrics", "platform_of"]
+__all__ = [
+    "CONTENT_TYPE_LATEST",
+    "FETCHES",
+    "IMAGES_RENDERED",
+    "PLATFORMS",
+    "RENDER_SECONDS",
+    "STAGE_SECONDS",
+    "TEMPLATE_REQUESTS",
+    "Metrics",
+    "platform_of",
+]
 
 # 5 ms to 10 s: a hit-path stage is a few ms, a miss tens of ms, a deadline 10 s.
 BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -50,6 +60,13 @@ _PLATFORM_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("google", ("googlebot", "google-inspectiontool")),
 )
 PLATFORMS = ("imessage", *(label for label, _ in _PLATFORM_RULES), "other")
+
+# Metric names other modules read back (the studio's Activity page reads the exposition).
+TEMPLATE_REQUESTS = "ogshot_template_requests"
+IMAGES_RENDERED = "ogshot_images_rendered"
+FETCHES = "ogshot_fetches"
+RENDER_SECONDS = "ogshot_render_seconds"
+STAGE_SECONDS = "ogshot_render_stage_seconds"
 
 # Pool events and the Pool.stats() totals they are read from.
 POOL_EVENTS = {
@@ -89,14 +106,14 @@ class Metrics:
             registry=own,
         )
         self.fetches = Counter(
-            "ogshot_fetches",
+            FETCHES,
             "Image fetches by template, the platform that fetched them (classified User-Agent) "
             "and the A/B variant served (empty when the template declares none).",
             ["template", "platform", "variant"],
             registry=own,
         )
         self.template_requests = Counter(
-            "ogshot_template_requests",
+            TEMPLATE_REQUESTS,
             "Images served (status < 400) by template and cache result (hit, miss).",
             ["template", "cache"],
             registry=own,
@@ -108,20 +125,20 @@ class Metrics:
             registry=own,
         )
         self.rendered = Counter(
-            "ogshot_images_rendered",
+            IMAGES_RENDERED,
             "Images rendered (cache misses that reached the browser), by template and format.",
             ["template", "format"],
             registry=own,
         )
         self.render_seconds = Histogram(
-            "ogshot_render_seconds",
+            RENDER_SECONDS,
             "Time to make one image on a miss (html to store), by template.",
             ["template"],
             buckets=BUCKETS,
             registry=own,
         )
         self.stage_seconds = Histogram(
-            "ogshot_render_stage_seconds",
+            STAGE_SECONDS,
             "Time spent in each stage of a render (queue, html, resize, load, ready, "
             "capture, encode, store).",
             ["stage"],

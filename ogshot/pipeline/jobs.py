@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ogshot.cache.disk import Entry
 from ogshot.core.formats import CONTENT_TYPES
-from ogshot.pipeline.warnings import NO_WARNINGS, Warnings
+from ogshot.pipeline.warnings import NO_WARNINGS, Warnings, load_warnings
 from ogshot.templates.catalog import Template
 from ogshot.templates.variants import VARIABLE
 
@@ -27,6 +28,31 @@ class Image:
     variant: str = ""  # the A/B variant drawn, when the template declares variants
     stale: bool = False  # past the cache TTL: served while one background render refreshes it
     version: str = ""  # the version of the template that made it (what versioned URLs carry)
+
+    @classmethod
+    def of(
+        cls,
+        job: Job,
+        entry: Entry,
+        *,
+        cached: bool,
+        timings: Mapping[str, float],
+        stale: bool = False,
+        warnings: Warnings | None = None,
+    ) -> Image:
+        """The one way an answer is made: ``job``'s image, as stored in ``entry`` (``warnings``:
+        already parsed, when the render that made the entry is at hand)."""
+        return cls(
+            body=entry.body,
+            etag=entry.etag,
+            format=job.format,
+            cached=cached,
+            timings=timings,
+            warnings=load_warnings(entry.warnings) if warnings is None else warnings,
+            variant=job.variant,
+            stale=stale,
+            version=job.template.version,
+        )
 
     @property
     def content_type(self) -> str:

@@ -10,6 +10,7 @@ both the Python API and what the HTTP app calls::
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import time
@@ -37,7 +38,7 @@ from ogshot.engine.page_requests import Router
 from ogshot.engine.pool import Pool, Slot
 from ogshot.engine.remote_images import RemoteImages
 from ogshot.pipeline.jobs import Image, Job
-from ogshot.pipeline.warnings import GlyphCheck, dump_warnings, load_warnings
+from ogshot.pipeline.warnings import GlyphCheck, dump_warnings
 from ogshot.templates.catalog import Catalog, Size, Template, canonical_params
 from ogshot.templates.variants import choose_variant
 from ogshot.templates.versions import split_version
@@ -62,9 +63,11 @@ class Renderer:
         *,
         metrics: Events | None = None,
         report_error: ErrorReport | None = None,
+        watch: bool = True,
     ) -> None:
         """``metrics`` hears what happens (cache lookups, renders, failures); ``report_error`` gets
-        each render that failed unexpectedly (the server hands in Sentry's reporter)."""
+        each render that failed unexpectedly (the server hands in Sentry's reporter); ``watch``:
+        follow template and static edits (a one-shot build reads them once)."""
         self.settings = settings or Settings.load()
         self.metrics = metrics
         self.report_error = report_error
@@ -81,6 +84,7 @@ class Renderer:
             [self.settings.templates_dir, self.settings.static_dir],
             on_change=self.catalog.refresh,
         )
+        self._watch = watch
         self.layers = Layers(self.settings, fleet=_fleet(self.settings), metrics=metrics)
         self.remote = RemoteImages.from_settings(self.settings)
         # The pages' requests are answered from the static folder and the fetched remote images.
@@ -99,7 +103,8 @@ class Renderer:
         return self.layers.disk
 
     async def start(self) -> None:
-        await self.watcher.start()  # first, so that nothing saved during the first read is missed
+        if self._watch:  # first, so that nothing saved during the first read is missed
+            await self.watcher.start()
         await self.layers.start()
         # The templates (~0.1 s) and the fonts Chromium can fall back to (~0.1 s) are read, and
         # numpy imported (~0.07 s), in threads while Chromium starts (~0.5 s).
@@ -116,7 +121,8 @@ class Renderer:
     async def close(self) -> None:
         for task in list(self._refreshing):  # requests are done by now: spare the browser
             task.cancel()
-        await self.watcher.close()
+        if self._watch:
+            await self.watcher.close()
         await self.pool.close()
         await self.layers.close()
 
@@ -177,16 +183,13 @@ class Renderer:
             raise InvalidFormat(f"unknown format {format!r} (use png, jpg, jpeg or webp)")
         values = self.catalog.validate(tpl, params)
         drawn = choose_variant(tpl.name, tpl.variants, values, variant)
-        key = cache_key(
-            template_digest=tpl.digest,
-            params=canonical_params(values),
-            fmt=fmt,
-            settings=self.settings,
-            # The parameters decide the variant, but a forced one does not follow from them.
-            extra=f"{remote}\x1fvariant={drawn}" if drawn else remote,
-            size=str(tpl.size),
+        job = Job(
+            template=tpl,
+            values=values,
+            format=fmt,
+            key=self._key(tpl, values, fmt, drawn, remote),
+            variant=drawn,
         )
-        job = Job(template=tpl, values=values, format=fmt, key=key, variant=drawn)
         if raw is not None:
             self._jobs.set(raw, job)
         return job
@@ -201,15 +204,30 @@ class Renderer:
     ) -> Job:
         """The job of a request, its cache key final: remote images pinned (what ``image`` and
         a purge by URL both use)."""
-        try:
-            job = self.prepare(template, params, format, variant=variant)
-        except TemplateNotFound:
-            await self.template(template)  # raises again unless it was saved a moment ago
-            job = self.prepare(template, params, format, variant=variant)
-        pinned = await self.remote.pin(job.values)
-        if pinned:  # the remote images' bytes decide the pixels too
-            job = self.prepare(template, params, format, remote=pinned, variant=variant)
-        return job
+        await self.template(template)  # one saved a moment ago is looked for; else 404
+        return await self.pinned(self.prepare(template, params, format, variant=variant))
+
+    async def pinned(self, job: Job) -> Job:
+        """``job`` with its key final: the bytes of the remote images it shows are fetched (or
+        found in memory) and decide the key too, since they decide the pixels."""
+        remote = await self.remote.pin(job.values)
+        if not remote:
+            return job
+        key = self._key(job.template, job.values, job.format, job.variant, remote)
+        return dataclasses.replace(job, key=key)
+
+    def _key(
+        self, tpl: Template, values: Mapping[str, Any], fmt: str, variant: str, remote: str
+    ) -> str:
+        return cache_key(
+            template_digest=tpl.digest,
+            params=canonical_params(values),
+            fmt=fmt,
+            settings=self.settings,
+            # The parameters decide the variant, but a forced one does not follow from them.
+            extra=f"{remote}\x1fvariant={variant}" if variant else remote,
+            size=str(tpl.size),
+        )
 
     async def image(
         self,
@@ -222,6 +240,11 @@ class Renderer:
         watch = Stopwatch()
         job = await self.resolve(template, params, format, variant=variant)
         watch.lap("validate")
+        return await self.answer(job, watch)
+
+    async def answer(self, job: Job, watch: Stopwatch | None = None) -> Image:
+        """The image of a resolved ``job``: from the cache, or rendered once (see :meth:`image`)."""
+        watch = watch or Stopwatch()
         hit = await self.layers.get(job.key, template=job.template.name)
         watch.lap("cache")
         state = self._freshness(hit) if hit is not None else "expired"
@@ -230,17 +253,7 @@ class Renderer:
                 self._refresh(job)
                 if self.metrics is not None:
                     self.metrics.stale_served()
-            return Image(
-                body=hit.body,
-                etag=hit.etag,
-                format=job.format,
-                cached=True,
-                timings=watch.timings,
-                variant=job.variant,
-                warnings=load_warnings(hit.warnings),
-                stale=state == "stale",
-                version=job.template.version,
-            )
+            return Image.of(job, hit, cached=True, timings=watch.timings, stale=state == "stale")
         # Single flight: identical concurrent misses share one render. The render runs as its own
         # task so that a client hanging up does not cancel it for the others.
         task = self._inflight.get(job.key)
@@ -251,16 +264,8 @@ class Renderer:
         elif self.metrics is not None:
             self.metrics.singleflight_saved("local")
         image = await asyncio.shield(task)
-        return Image(
-            body=image.body,
-            etag=image.etag,
-            format=image.format,
-            cached=False,
-            timings={**watch.timings, **image.timings},
-            variant=job.variant,
-            warnings=image.warnings,
-            version=job.template.version,
-        )
+        # The render's own stages after this request's (its key: same format, variant, version).
+        return dataclasses.replace(image, timings={**watch.timings, **image.timings})
 
     def _freshness(self, entry: Entry) -> Literal["fresh", "stale", "expired"]:
         """fresh (within cache_ttl), stale (within stale_ttl past it) or expired (a miss)."""
@@ -325,15 +330,7 @@ class Renderer:
                 watch.lap("fleet")
                 if self.metrics is not None:
                     self.metrics.singleflight_saved("fleet")
-                return Image(
-                    body=found.body,
-                    etag=found.etag,
-                    format=job.format,
-                    cached=False,
-                    timings=watch.timings,
-                    variant=job.variant,
-                    warnings=load_warnings(found.warnings),
-                )
+                return Image.of(job, found, cached=False, timings=watch.timings)
             lock = await fleet.lock(job.key)  # its holder went away: one waiter takes over
         try:
             return await self._render(job)
@@ -391,15 +388,7 @@ class Renderer:
         watch.lap("store")
         if self.metrics is not None:
             self.metrics.image_rendered(job.template.name, job.format, watch.timings)
-        return Image(
-            body=body,
-            etag=etag,
-            format=job.format,
-            cached=False,
-            timings=watch.timings,
-            variant=job.variant,
-            warnings=warnings,
-        )
+        return Image.of(job, entry, cached=False, timings=watch.timings, warnings=warnings)
 
 
 def _fleet(settings: Settings) -> Fleet | None:

@@ -30,10 +30,25 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ogshot.ops.metrics import (
+    FETCHES,
+    IMAGES_RENDERED,
+    RENDER_SECONDS,
+    STAGE_SECONDS,
+    TEMPLATE_REQUESTS,
+)
+
 if TYPE_CHECKING:
     from ogshot.ops.metrics import Metrics
 
 __all__ = ["Activity", "histogram_quantile", "routes"]
+
+# Sample names in the exposition (a counter's samples end in _total, a histogram's in _bucket).
+TEMPLATE_REQUESTS_TOTAL = f"{TEMPLATE_REQUESTS}_total"
+IMAGES_RENDERED_TOTAL = f"{IMAGES_RENDERED}_total"
+FETCHES_TOTAL = f"{FETCHES}_total"
+RENDER_SECONDS_BUCKET = f"{RENDER_SECONDS}_bucket"
+STAGE_SECONDS_BUCKET = f"{STAGE_SECONDS}_bucket"
 
 log = logging.getLogger("ogshot")
 
@@ -44,11 +59,11 @@ WINDOW = 3600.0  # what the page covers
 POINTS = 60  # chart points: one per minute
 # Only these are kept in a snapshot (sample name -> its label names, in order).
 _KEPT = (
-    "ogshot_template_requests_total",
-    "ogshot_images_rendered_total",
-    "ogshot_fetches_total",
-    "ogshot_render_seconds_bucket",
-    "ogshot_render_stage_seconds_bucket",
+    TEMPLATE_REQUESTS_TOTAL,
+    IMAGES_RENDERED_TOTAL,
+    FETCHES_TOTAL,
+    RENDER_SECONDS_BUCKET,
+    STAGE_SECONDS_BUCKET,
 )
 
 Key = tuple[str, tuple[tuple[str, str], ...]]  # (sample name, sorted labels)
@@ -162,13 +177,11 @@ class Activity:
             # A counter that restarted (a worker replaced) is not a negative rate.
             return {group: [max(0.0, v) for v in row] for group, row in out.items()}
 
-        hits = series(
-            lambda k: _label(k, "ogshot_template_requests_total", "template", cache="hit")
-        )
-        renders = series(lambda k: _label(k, "ogshot_images_rendered_total", "template"))
-        by_platform = series(lambda k: _label(k, "ogshot_fetches_total", "platform"))
+        hits = series(lambda k: _label(k, TEMPLATE_REQUESTS_TOTAL, "template", cache="hit"))
+        renders = series(lambda k: _label(k, IMAGES_RENDERED_TOTAL, "template"))
+        by_platform = series(lambda k: _label(k, FETCHES_TOTAL, "platform"))
         templates = sorted(
-            {*hits, *renders} | set(_distinct(delta, "ogshot_template_requests_total", "template"))
+            {*hits, *renders} | set(_distinct(delta, TEMPLATE_REQUESTS_TOTAL, "template"))
         )
         return {
             "enabled": self.metrics is not None,
@@ -178,14 +191,10 @@ class Activity:
             "templates": [
                 {
                     "name": name,
-                    "hits": _sum(
-                        delta, "ogshot_template_requests_total", template=name, cache="hit"
-                    ),
-                    "misses": _sum(
-                        delta, "ogshot_template_requests_total", template=name, cache="miss"
-                    ),
-                    "renders": _sum(delta, "ogshot_images_rendered_total", template=name),
-                    **_quantiles(delta, "ogshot_render_seconds_bucket", template=name),
+                    "hits": _sum(delta, TEMPLATE_REQUESTS_TOTAL, template=name, cache="hit"),
+                    "misses": _sum(delta, TEMPLATE_REQUESTS_TOTAL, template=name, cache="miss"),
+                    "renders": _sum(delta, IMAGES_RENDERED_TOTAL, template=name),
+                    **_quantiles(delta, RENDER_SECONDS_BUCKET, template=name),
                     "series": {
                         "hits": hits.get(name, [0.0] * points),
                         "renders": renders.get(name, [0.0] * points),
@@ -196,23 +205,23 @@ class Activity:
             "stages": [
                 {
                     "stage": stage,
-                    **_quantiles(delta, "ogshot_render_stage_seconds_bucket", stage=stage),
+                    **_quantiles(delta, STAGE_SECONDS_BUCKET, stage=stage),
                 }
-                for stage in _distinct(delta, "ogshot_render_stage_seconds_bucket", "stage")
+                for stage in _distinct(delta, STAGE_SECONDS_BUCKET, "stage")
             ],
             "platforms": [
                 {
                     "platform": platform,
-                    "fetches": _sum(delta, "ogshot_fetches_total", platform=platform),
+                    "fetches": _sum(delta, FETCHES_TOTAL, platform=platform),
                     "series": by_platform.get(platform, [0.0] * points),
                 }
-                for platform in _distinct(delta, "ogshot_fetches_total", "platform")
-                if _sum(delta, "ogshot_fetches_total", platform=platform) > 0
+                for platform in _distinct(delta, FETCHES_TOTAL, "platform")
+                if _sum(delta, FETCHES_TOTAL, platform=platform) > 0
             ],
             "variants": [
                 {**labels, "fetches": value}
                 for labels, value in _grouped(
-                    delta, "ogshot_fetches_total", ("template", "variant", "platform")
+                    delta, FETCHES_TOTAL, ("template", "variant", "platform")
                 )
                 if labels["variant"] and value > 0
             ],

@@ -17,7 +17,10 @@ from ogshot.batch.manifests import page_fields, read_manifest
 from ogshot.batch.outputs import open_output
 from ogshot.cli import cli
 from ogshot.core.errors import BadRequest
-from tests.support.helpers import ROOT, image_of, make_settings, mean_difference
+from ogshot.engine.remote_images import RemoteImages
+from tests.support import canary as servers
+from tests.support.helpers import ROOT, image_of, make_settings, mean_difference, pixel
+from tests.support.image_origin import IMAGE_HOST, Origin, Resolver, only_image_host, solid_png
 from tests.support.procs import free_port
 
 # A row titled "boom" divides by zero while the template renders: a failure that only shows up
@@ -304,3 +307,74 @@ def test_s3_endpoint_from_boto3s_own_variable(
     output.write("a/b.png", b"x", content_type="image/png", cache_control="no-cache")
     assert output.existing() == {"a/b.png"}
     assert output.location("a/b.png") == "s3://from-env/cards/a/b.png"
+
+
+def test_a_build_renders_with_a_cache_of_its_own_unless_told(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """A one-shot build neither reads nor fills the server's cache by default, and says which
+    cache it uses: with --use-cache it fills the configured one."""
+    configured = tmp_path / "server-cache"
+    own_env = {**env, "OGSHOT_CACHE_DIR": str(configured)}
+    manifest = tmp_path / "pages.csv"
+    manifest.write_text("template,title\nminimal,Own cache\n")
+
+    private = build(own_env, str(manifest), "-o", str(tmp_path / "a"))
+    assert private.exit_code == 0, private.output
+    assert "rendering with a cache of its own" in private.output
+    assert "1 written" in private.output
+    assert not configured.exists()  # nothing was written where the server keeps its images
+
+    shared = build(own_env, str(manifest), "-o", str(tmp_path / "b"), "--use-cache")
+    assert shared.exit_code == 0, shared.output
+    assert f"using the configured cache (disk {configured})" in shared.output
+    assert any(p.stat().st_size > 0 for p in configured.rglob("*") if p.is_file())
+
+
+AVATAR = """{#ogshot
+[params.src]
+type = "url"
+required = true
+#}
+<!doctype html><html><body style="margin:0">
+<img src="{{ src }}" style="display:block;width:1200px;height:630px"></body></html>"""
+
+
+def test_names_follow_the_remote_images_bytes(
+    tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file's name holds the key the image was rendered under, remote images' bytes included:
+    new bytes at the same URL make a new file, never a skip that keeps the old picture."""
+    templates = Path(env["OGSHOT_TEMPLATES_DIR"])
+    (templates / "remote-avatar.html").write_text(AVATAR)
+    made = RemoteImages.from_settings.__func__  # type: ignore[attr-defined]
+
+    def with_test_dns(cls: type[RemoteImages], settings: Any) -> RemoteImages:
+        remote: RemoteImages = made(cls, settings)
+        remote.resolver = Resolver({"img.test": [IMAGE_HOST]})  # img.test -> the server below
+        remote.address_allowed = only_image_host
+        return remote
+
+    monkeypatch.setattr(RemoteImages, "from_settings", classmethod(with_test_dns))
+    content = Origin()
+    with servers.serve(IMAGE_HOST, answer=content.answer) as server:
+        manifest, out = tmp_path / "remote.csv", tmp_path / "out"
+        manifest.write_text(
+            f"template,src,name\nremote-avatar,http://img.test:{server.port}/ok.png,me\n"
+        )
+        remote_env = {**env, "OGSHOT_REMOTE_IMAGES": "*.test"}
+        content.image = solid_png([255, 0, 0])
+        first = build(remote_env, str(manifest), "-o", str(out))
+        assert first.exit_code == 0, first.output
+        red = json.loads((out / "ogshot-build.json").read_text())["images"]["me"]["path"]
+
+        content.image = solid_png([0, 0, 255])  # new bytes at the same URL
+        second = build(remote_env, str(manifest), "-o", str(out))
+        assert second.exit_code == 0, second.output
+        assert "1 written, 0 skipped" in second.output
+        blue = json.loads((out / "ogshot-build.json").read_text())["images"]["me"]["path"]
+    assert blue != red
+    r, _g, b = pixel((out / blue).read_bytes(), 600, 300)
+    assert b > 240 and r < 15
+    r, _g, b = pixel((out / red).read_bytes(), 600, 300)
+    assert r > 240 and b < 15
