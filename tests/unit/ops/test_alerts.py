@@ -1,9 +1,8 @@
-"""Alerts to a webhook on loopback and errors to a Sentry endpoint on loopback: what is posted,
-how often, and what is never sent."""
+"""Alerts to a webhook on loopback: what is posted, how often, and what is never sent (errors to
+Sentry: test_sentry.py)."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 from pathlib import Path
@@ -14,7 +13,6 @@ from starlette.testclient import TestClient
 from ogshot.app import create_app
 from ogshot.ops.alerts import Alerter, Health
 from tests.support.helpers import make_settings
-from tests.support.procs import Server, serve_env
 from tests.support.services import Receiver
 
 BROKEN = "<p>{{ missing_variable.attr }}</p>"
@@ -90,25 +88,3 @@ def test_a_webhook_that_fails_is_logged_once(tmp_path: Path, caplog: Any) -> Non
             hook.wait(1)
             assert client.get("/og/minimal.png?title=still+serving").status_code == 200
     assert len([r for r in caplog.records if "could not post an alert" in r.getMessage()]) == 1
-
-
-def test_sentry_gets_failed_renders_with_tags_and_without_parameters(tmp_path: Path) -> None:
-    make_settings(tmp_path)
-    (tmp_path / "html_templates" / "broken.html").write_text(BROKEN)
-    with Receiver() as sentry:
-        dsn = f"http://public@127.0.0.1:{sentry.port}/1"
-        env = serve_env(tmp_path, OGSHOT_SENTRY_DSN=dsn)
-        with Server(env=env, cwd=tmp_path) as server:
-            got = server.get("/og/broken.png?title=TopSecretDraftTitle")
-            assert got.status_code == 500
-            posts = sentry.wait(1)
-            server.terminate()
-    path, _headers, raw = posts[0]
-    assert path == "/api/1/envelope/"
-    body = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-    assert b"TopSecretDraftTitle" not in body
-    items = [json.loads(line) for line in body.splitlines() if line.strip()]
-    events = [item for item in items if "exception" in item]
-    assert events, items
-    tags = events[0]["tags"]
-    assert tags["template"] == "broken" and len(tags["key"]) == 64
