@@ -74,7 +74,7 @@ class Seen:
 
     def off(self) -> None:
         sys.setprofile(None)
-        threading.setprofile(None)  # type: ignore[arg-type]
+        threading.setprofile(None)
 
 
 def main() -> None:
