@@ -18,8 +18,6 @@ from ogshot.core.settings import env_vars
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytest.importorskip("material", reason="mkdocs-material is in the test extra")
-
 
 def _mkdocs_build(config: Path, site: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -77,6 +75,20 @@ def test_every_metric_is_in_the_metrics_reference(site: Path) -> None:
     page = _text((site / "reference" / "metrics" / "index.html").read_text())
     assert len(exposed) > 10
     assert exposed <= set(re.findall(r"ogshot_[a-z_]+", page))
+
+
+def test_every_route_is_in_the_http_reference(site: Path) -> None:
+    from starlette.routing import BaseRoute
+
+    from ogshot.app import create_app
+    from ogshot.core.settings import Settings
+
+    app = create_app(Settings(dev=True, metrics=True))  # built, never started
+    routes: list[BaseRoute] = app.routes
+    paths = {re.sub(r":\w+}", "}", getattr(route, "path", "")) for route in routes}
+    page = _text((site / "reference" / "http" / "index.html").read_text())
+    assert "/og/{file}" in paths and "/preview/_events" in paths
+    assert not {path for path in paths if path not in page}
 
 
 def test_a_broken_anchor_fails_the_strict_build(tmp_path: Path) -> None:

@@ -5,7 +5,9 @@ cannot drift from it. A page asks for a table with a marker on a line of its own
   type and default from the dataclass and its meaning from ``settings_help.toml`` beside this file;
 - ``<!-- ogshot:cli -->``: every command of the click tree with its arguments, options and help;
 - ``<!-- ogshot:metrics -->``: every metric of ``ogshot.ops.metrics.Metrics`` with its type, help
-  and labels.
+  and labels;
+- ``<!-- ogshot:routes -->``: every route ``create_app`` mounts, its methods, when it is there
+  and the first line of its handler's docstring.
 
 A variable without a meaning in ``settings_help.toml``, or a meaning for a variable that no longer
 exists, is an error: the build stops and names it.
@@ -14,6 +16,7 @@ exists, is an error: the build stops and names it.
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 import tomllib
 import types
@@ -27,7 +30,7 @@ ROOT = HERE.parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-MARKERS = ("settings", "cli", "metrics")
+MARKERS = ("settings", "cli", "metrics", "routes")
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
@@ -179,4 +182,60 @@ def metrics_table() -> str:
     return "\n".join(rows)
 
 
-TABLES = {"settings": settings_table, "cli": cli_reference, "metrics": metrics_table}
+# -- HTTP routes ---------------------------------------------------------------------------------
+
+
+def app_routes(**settings: Any) -> dict[str, str]:
+    """path -> methods of the app ``create_app`` builds with these settings. The app
+    is only built: its lifespan (Chromium, caches) never runs."""
+    from starlette.routing import Mount, Route
+
+    from ogshot.app import create_app
+    from ogshot.core.settings import Settings
+
+    app = create_app(Settings(**settings))
+    found: dict[str, str] = {}
+    for route in app.routes:
+        if isinstance(route, Route):
+            methods = route.methods or set()
+            found[route.path] = ", ".join(m for m in ("GET", "HEAD", "POST") if m in methods)
+        elif isinstance(route, Mount):
+            found[route.path + "/{path}"] = "GET"
+    return found
+
+
+def _help(file: str) -> dict[str, str]:
+    with (HERE / file).open("rb") as handle:
+        return {key: entry["meaning"] for key, entry in tomllib.load(handle).items()}
+
+
+def routes_table() -> str:
+    helps = _help("routes_help.toml")
+    always = app_routes(dev=False, metrics=False)
+    with_metrics = app_routes(dev=False, metrics=True)
+    everything = app_routes(dev=True, metrics=True)
+    missing = sorted(set(everything) - set(helps))
+    unknown = sorted(set(helps) - set(everything))
+    if missing or unknown:
+        raise ValueError(
+            f"docs/hooks/routes_help.toml: describe {missing}; no such route: {unknown}"
+        )
+    rows = ["| path | methods | mounted | what it answers |", "|---|---|---|---|"]
+    for path, methods in everything.items():
+        if path in always:
+            when = "always"
+        elif path in with_metrics:
+            when = "`OGSHOT_METRICS=1` (default)"
+        else:
+            when = "dev mode (`OGSHOT_DEV=1`)"
+        shown = re.sub(r":(str|path)}", "}", path)  # Starlette's converters
+        rows.append(f"| `{shown}` | {methods} | {when} | {_cell(helps[path])} |")
+    return "\n".join(rows)
+
+
+TABLES = {
+    "settings": settings_table,
+    "cli": cli_reference,
+    "metrics": metrics_table,
+    "routes": routes_table,
+}
