@@ -423,7 +423,7 @@ def test_dir_auto_sets_a_right_to_left_title_on_the_right(dev: TestClient) -> No
 
 
 def test_a_missing_static_file_does_not_fail_the_render(dev: TestClient) -> None:
-    """What the studio guide says: the page's request gets a 404, the image renders without the file."""
+    """What the studio guide says: the page gets a 404, the image renders without the file."""
     root = Path(dev.app.state.renderer.settings.templates_dir)  # type: ignore[attr-defined]
     (root / "missing-static.html").write_text(
         '<link rel="stylesheet" href="/static/css/not-there.css">'
