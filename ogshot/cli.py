@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from ogshot.core.errors import OgshotError
+from ogshot.core.errors import OgshotError, TemplateNotFound
 from ogshot.core.settings import Settings
 from ogshot.core.version import __version__
 
@@ -69,6 +69,7 @@ def serve(
     import uvicorn
 
     settings = _settings(host=host, port=port, dev=dev or None)
+    _warn_without_templates(settings)
     # Settings are built once, here; every worker (and a --reload restart) rebuilds exactly
     # these from the environment it inherits.
     os.environ.update(settings.to_env())
@@ -84,6 +85,17 @@ def serve(
             timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
             proxy_headers=True,
             access_log=access_log,
+        )
+
+
+def _warn_without_templates(settings: Settings) -> None:
+    """The server starts anyway (templates saved later are picked up), but says what to do."""
+    from ogshot.scaffold import no_templates_message
+    from ogshot.templates.catalog import Catalog
+
+    if not Catalog(settings.templates_dir, settings.static_dir).names():
+        click.secho(
+            f"warning: {no_templates_message(settings.templates_dir)}", err=True, fg="yellow"
         )
 
 
@@ -134,6 +146,13 @@ def render(template: str, params: tuple[str, ...], output: Path, fmt: str | None
 
     try:
         data = asyncio.run(run())
+    except TemplateNotFound as exc:
+        if exc.detail["available"]:
+            raise click.ClickException(exc.message) from None
+        from ogshot.scaffold import no_templates_message
+
+        message = no_templates_message(settings.templates_dir)
+        raise click.ClickException(f"{exc.message}: {message}") from None
     except OgshotError as exc:
         raise click.ClickException(exc.message) from None
     if str(output) == "-":
@@ -165,7 +184,9 @@ def templates(as_json: bool) -> None:
         click.echo(json.dumps(described, indent=2, ensure_ascii=False))
         return
     if not described:
-        click.echo(f"no templates in {settings.templates_dir}")
+        from ogshot.scaffold import no_templates_message
+
+        raise click.ClickException(no_templates_message(settings.templates_dir))
     for item in described:
         click.secho(item["name"], bold=True, nl=False)
         click.echo(f"  {item.get('description') or item.get('error') or ''}")
@@ -402,6 +423,28 @@ def purge(template: str | None, keys: tuple[str, ...], image_url: str | None, se
             reason = response.text
         raise click.ClickException(f"{server} answered {response.status_code}: {reason}")
     click.echo(json.dumps(response.json()))
+
+
+@cli.command()
+@click.argument("directory", required=False, default=".", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+def init(directory: Path, force: bool) -> None:
+    """Start a project in DIRECTORY (default: here): the gallery's templates, partials and static
+    files, copied from the installed package into html_templates/ and static/."""
+    from ogshot.scaffold import FOLDERS, write_project
+
+    try:
+        written = write_project(directory, force=force)
+    except (FileExistsError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    folders = ", ".join(f"{directory / name}/" for name in FOLDERS)
+    click.echo(f"wrote {len(written)} files into {folders}")
+    click.echo("next:")
+    if directory.resolve() != Path.cwd().resolve():
+        click.echo(f"  cd {directory}")
+    click.echo("  ogshot templates                                   # what you can render")
+    click.echo('  ogshot render article "title=Hello world" -o hello.png')
+    click.echo("  ogshot serve --dev        # the studio at http://127.0.0.1:8000/preview")
 
 
 def main() -> None:

@@ -5,8 +5,9 @@ Sources, later ones winning: the defaults below, ``playwright.config.json`` (the
 raises ConfigError naming the key and the value.
 
 Every field is an environment variable, ``OGSHOT_<FIELD>`` unless ``_ENV_NAMES`` gives it its
-public name, parsed by the field's type (envvars.py). A new field needs no code here, only its row
-in the README's table (a test checks). ``Settings.to_env`` is the way back.
+public name, parsed by the field's type (envvars.py). A new field needs no code here, only its
+meaning in docs/hooks/settings_help.toml (the docs build fails without it). ``Settings.to_env`` is
+the way back.
 """
 
 from __future__ import annotations

@@ -122,3 +122,54 @@ def test_config_errors_are_clear(env: dict[str, str]) -> None:
     assert result.exit_code == 1
     assert "OGSHOT_CACHE_SIZE" in result.output and "huge" in result.output
     run.assert_not_called()
+
+
+# -- ogshot init, and what a folder without templates says ---------------------------------------
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_init_writes_the_gallery_then_refuses_to_overwrite(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    result = CliRunner().invoke(cli, ["init", str(project)])
+    assert result.exit_code == 0, result.output
+    for folder in ("html_templates", "static"):  # the repository's files, byte for byte
+        assert _tree(project / folder) == _tree(ROOT / folder)
+    assert f"cd {project}" in result.output and "ogshot render article" in result.output
+
+    edited = project / "html_templates" / "article.html"
+    edited.write_text("mine")
+    again = CliRunner().invoke(cli, ["init", str(project)])
+    assert again.exit_code == 1
+    assert "already exist" in again.output and "--force" in again.output
+    assert edited.read_text() == "mine"  # nothing was written
+
+    forced = CliRunner().invoke(cli, ["init", str(project), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert edited.read_bytes() == (ROOT / "html_templates" / "article.html").read_bytes()
+
+
+def test_without_templates_every_command_says_to_run_init(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    missing = tmp_path / "nothing-here"
+    env = {**env, "OGSHOT_TEMPLATES_DIR": str(missing)}
+    listed = CliRunner().invoke(cli, ["templates"], env=env)
+    assert listed.exit_code == 1
+    assert f"no templates in {missing} (the folder does not exist)" in listed.output
+    assert "ogshot init" in listed.output
+
+    missing.mkdir()
+    out = tmp_path / "card.png"
+    rendered = CliRunner().invoke(cli, ["render", "article", "title=x", "-o", str(out)], env=env)
+    assert rendered.exit_code == 1 and not out.exists()
+    assert "no template named 'article'" in rendered.output
+    assert f"no templates in {missing}:" in rendered.output and "ogshot init" in rendered.output
+
+    with mock.patch("uvicorn.run") as run_mock, mock.patch.dict(os.environ):
+        served = CliRunner().invoke(cli, ["serve"], env=env)
+    assert served.exit_code == 0, served.output
+    assert run_mock.called  # it starts anyway: templates saved later are picked up
+    assert f"warning: no templates in {missing}:" in served.output

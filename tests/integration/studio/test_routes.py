@@ -409,7 +409,7 @@ def _ink_columns(png: bytes) -> tuple[int, int]:
 
 
 def test_dir_auto_sets_a_right_to_left_title_on_the_right(dev: TestClient) -> None:
-    """What the README tells template authors: ``dir="auto"`` follows the text's direction."""
+    """What the studio guide tells template authors: ``dir="auto"`` follows the text's direction."""
     root = Path(dev.app.state.renderer.settings.templates_dir)  # type: ignore[attr-defined]
     (root / "direction.html").write_text(DIRECTION)
     ltr = dev.get("/preview/_render/direction.png?title=" + quote("Hello"))
@@ -423,7 +423,7 @@ def test_dir_auto_sets_a_right_to_left_title_on_the_right(dev: TestClient) -> No
 
 
 def test_a_missing_static_file_does_not_fail_the_render(dev: TestClient) -> None:
-    """What the README says: the page's request gets a 404, the image renders without the file."""
+    """What the studio guide says: the page gets a 404, the image renders without the file."""
     root = Path(dev.app.state.renderer.settings.templates_dir)  # type: ignore[attr-defined]
     (root / "missing-static.html").write_text(
         '<link rel="stylesheet" href="/static/css/not-there.css">'

@@ -107,14 +107,6 @@ def test_every_field_has_exactly_one_environment_variable() -> None:
     assert names["remote_images"] == "OGSHOT_REMOTE_IMAGES"
 
 
-def test_the_readme_documents_every_variable() -> None:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
-    documented = set(re.findall(r"`(OGSHOT_[A-Z0-9_]+)`", section))
-    missing = {var.name for var in env_vars()} - documented
-    assert not missing, f"add these to the README's configuration table: {sorted(missing)}"
-
-
 def test_fields_that_had_no_variable_now_do(tmp_path: Path) -> None:
     env = {
         "OGSHOT_WIDTH": "800",
