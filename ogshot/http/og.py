@@ -49,11 +49,13 @@ def parse_og(path: str, query: dict[str, Any]) -> OgRequest:
         name, _, ext = path[4:].partition(".")
         return OgRequest(name, query, ext or "png", signature)
     if path != "/og":
-        raise InvalidParameter("url", f"{path!r} is not an /og URL (/og/NAME.EXT or /og?template=...)")
+        raise InvalidParameter(
+            "url", f"{path!r} is not an /og URL (/og/NAME.EXT or /og?template=...)"
+        )
     name = query.pop("template", None)
     if not name:
         raise InvalidParameter("template", "required (the name of a template)")
-    fmt = query.pop("format", "png")
+    fmt = query.pop("format", None) or "png"  # empty as missing, like /og/NAME without .EXT
     data = query.pop("data", None)
     version = query.pop(VERSION_PARAM, None)
     if query:

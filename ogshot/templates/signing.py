@@ -69,7 +69,7 @@ def _text(value: Any) -> str:
 
 def canonical(template: str, params: Mapping[str, Any], fmt: str) -> bytes:
     """The bytes a signature covers (see the module docstring)."""
-    fmt = normalize_format(fmt) or fmt.lower()
+    fmt = normalize_format(fmt or "png") or fmt.lower()  # "" is png, as in the URL sign_url writes
     query = "&".join(
         f"{quote(key, safe='')}={quote(_text(value), safe='')}"
         for key, value in sorted(params.items())
