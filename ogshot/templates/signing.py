@@ -45,6 +45,7 @@ __all__ = [
     "SIGNATURE_PARAM",
     "canonical",
     "check",
+    "local_catalog",
     "sign",
     "sign_url",
     "signed_path",
@@ -206,7 +207,7 @@ def sign_url(
 def _current_version(settings: Settings, template: str, *, warn: bool) -> str:
     """The template's current version; "" when it cannot be read here (and a warning once)."""
     try:
-        return _catalog(settings).get(template).version
+        return local_catalog(settings).get(template).version
     except OgshotError as exc:
         global _warned_unversioned
         if warn and not _warned_unversioned:
@@ -222,8 +223,9 @@ def _current_version(settings: Settings, template: str, *, warn: bool) -> str:
         return ""
 
 
-def _catalog(settings: Settings) -> Catalog:
-    """The templates as the server reads them, read again only when a file changed. Blocking."""
+def local_catalog(settings: Settings) -> Catalog:
+    """The templates in ``settings.templates_dir`` as the server reads them, read again only when
+    a file changed: where sign_url and meta_tags learn a template's version and size. Blocking."""
     from ogshot.templates.catalog import (  # the catalog (Jinja, TOML) only if needed
         Catalog,
         Size,
@@ -254,7 +256,7 @@ def validate_request(
     """Raise what the server would answer a request for this URL with, if anything (4xx, or
     TemplateError for a declaration that does not parse). The values are checked as the text the
     URL carries."""
-    catalog = _catalog(settings)
+    catalog = local_catalog(settings)
     found = catalog.get(template)
     if normalize_format(fmt or "png") is None:
         raise InvalidFormat(f"unknown format {fmt!r} (use png, jpg, jpeg or webp)")
