@@ -17,7 +17,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from ogshot.app import create_app
+from ogshot.core.errors import ConfigError
 from ogshot.core.formats import normalize_format
+from ogshot.core.settings import Settings
 from ogshot.templates.signing import canonical, sign, verify
 from tests.support.helpers import ROOT, image_of, make_settings
 
@@ -125,3 +127,16 @@ def test_an_empty_format_is_png(client: TestClient) -> None:
     response = client.get(f"/og?template=minimal&data={data}&format=&s={sig}")
     assert response.status_code == 200, response.text
     assert response.content.startswith(MAGIC["png"])
+
+
+def test_an_empty_secret_is_refused() -> None:
+    # HMAC with an empty key is one anybody can compute: refused at start, naming the variable.
+    with pytest.raises(ConfigError, match="OGSHOT_SECRET") as caught:
+        Settings.load(environ={"OGSHOT_SECRET": '["first", ""]'}, config_file=None)
+    assert "anyone sign" in str(caught.value)
+    assert Settings.load(
+        environ={"OGSHOT_SECRET": " first , ,second "}, config_file=None
+    ).secrets == (
+        "first",
+        "second",
+    )
