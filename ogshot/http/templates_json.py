@@ -81,34 +81,37 @@ def build_document(catalog: Catalog) -> TemplatesDocument:
 
 
 class _Documents:
-    """The last document built per catalog; one build at a time."""
+    """The last document built from one catalog (one app's run: a restart brings a new catalog,
+    and a new one of these, bound to the new event loop); one build at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
         self.last: TemplatesDocument | None = None
         self.lock = asyncio.Lock()
 
-    async def current(self, catalog: Catalog) -> TemplatesDocument:
+    async def current(self) -> TemplatesDocument:
         known = self.last
-        if known is not None and known.generation == catalog.generation:
+        if known is not None and known.generation == self.catalog.generation:
             return known
         async with self.lock:  # a burst after a change builds it once
             known = self.last
-            if known is None or known.generation != catalog.generation:
-                known = self.last = await asyncio.to_thread(build_document, catalog)
+            if known is None or known.generation != self.catalog.generation:
+                known = self.last = await asyncio.to_thread(build_document, self.catalog)
             return known
 
 
 def _documents(request: Request) -> _Documents:
     state = request.app.state
+    catalog = renderer_of(request).catalog
     documents: _Documents | None = getattr(state, "templates_documents", None)
-    if documents is None:
-        documents = state.templates_documents = _Documents()
+    if documents is None or documents.catalog is not catalog:
+        documents = state.templates_documents = _Documents(catalog)
     return documents
 
 
 async def templates_json(request: Request) -> Response:
     """GET|HEAD /templates.json"""
-    document = await _documents(request).current(renderer_of(request).catalog)
+    document = await _documents(request).current()
     headers = {"ETag": f'"{document.etag}"', "Cache-Control": CACHE_CONTROL}
     if etag_matches(request.headers.get("if-none-match"), document.etag):
         return Response(status_code=304, headers=headers)

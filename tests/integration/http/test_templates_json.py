@@ -75,6 +75,16 @@ def test_etag_and_not_modified(client: TestClient) -> None:
     assert head.status_code == 200 and head.headers["etag"] == etag
 
 
+def test_built_once_per_catalog_generation(client: TestClient) -> None:
+    client.get("/templates.json")
+    state = client.app.state  # type: ignore[attr-defined]
+    built = state.templates_documents.last
+    for _ in range(3):
+        client.get("/templates.json")
+    assert state.templates_documents.last is built  # the same bytes, not built per request
+    assert built.generation == catalog_of(client).generation
+
+
 def test_a_changed_template_changes_the_document(client: TestClient, tmp_path: Path) -> None:
     before = client.get("/templates.json")
     old = {t["name"]: t["v"] for t in before.json()["templates"]}
