@@ -89,8 +89,10 @@ export function stringToSign(template, params, format = "png") {
 
 async function subtle() {
   if (globalThis.crypto?.subtle) return globalThis.crypto.subtle;
-  // Node 18 has Web Crypto, but not yet as a global.
-  const { webcrypto } = await import("node:crypto");
+  // Node 18 has Web Crypto, but not yet as a global. The specifier is a variable so that
+  // bundlers for browsers and edge runtimes (which all have the global) do not try to resolve it.
+  const nodeCrypto = "node:crypto";
+  const { webcrypto } = await import(nodeCrypto);
   return webcrypto.subtle;
 }
 

@@ -94,3 +94,16 @@ test("metaTags: every tag, the values escaped", async () => {
   assert.ok(url.startsWith("https://og.example.com/og/article.jpg?title=Tom%20%26%20%22Jerry%22%20%3C3%20it%27s&v=abc&s="));
   assert.ok(html.includes("&amp;v=abc&amp;s="));
 });
+
+test("without a global crypto (Node 18) node:crypto's Web Crypto signs alike", async () => {
+  const vector = vectors[0];
+  const descriptor = Object.getOwnPropertyDescriptor(globalThis, "crypto");
+  Object.defineProperty(globalThis, "crypto", { value: undefined, configurable: true, writable: true });
+  try {
+    assert.equal(globalThis.crypto, undefined);
+    assert.equal(await sign(vector.secret, vector.string_to_sign), vector.signature);
+  } finally {
+    Object.defineProperty(globalThis, "crypto", descriptor);
+  }
+  assert.ok(globalThis.crypto.subtle);
+});
