@@ -1,4 +1,5 @@
-"""Signed URLs, as imgproxy and thumbor do them.
+"""Signed URLs, as imgproxy and thumbor do them. The scheme, for other languages:
+docs/reference/signing.md; the vectors every implementation passes: clients/signing-vectors.json.
 
 With ``OGSHOT_SECRET`` set, every /og request carries ``s``: HMAC-SHA256 over the canonical form of
 the request, URL-safe base64 without padding. The canonical form is the same for both URL shapes,
@@ -6,9 +7,11 @@ so one signature fits ``/og/NAME.EXT?k=v`` and ``/og?template=NAME&data={"k":"v"
 
     ogshot-url-v1 LF template LF format LF k1=v1&k2=v2 ...
 
-- ``format`` is the canonical name (``jpg`` and ``jpeg`` are one format; missing means ``png``);
-- the parameters are sorted by name, names and values percent-encoded with nothing left bare
-  (``quote(x, safe="")``, UTF-8), ``s`` itself excluded;
+- ``format`` is the canonical name (``jpg`` and ``jpeg`` are one format; missing or empty means
+  ``png``);
+- the parameters are sorted by name, names and values percent-encoded with only RFC 3986's
+  unreserved ``A-Z a-z 0-9 - . _ ~`` left bare (``quote(x, safe="")``, UTF-8, upper-case hex),
+  ``s`` itself excluded;
 - a value from ``data`` JSON that is not a string is signed as its compact JSON text (``3``,
   ``true``), which is also how the template receives it.
 
