@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ogshot.core.errors import OgshotError
     from ogshot.core.settings import Settings
     from ogshot.pipeline.renderer import Image, Renderer
+    from ogshot.templates.meta import meta_tags
     from ogshot.templates.signing import sign_url
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "Settings",
     "__version__",
     "create_app",
+    "meta_tags",
     "sign_url",
 ]
 
@@ -38,6 +40,7 @@ _LAZY = {
     # Loads neither Playwright nor pyvips; lazy so that ``import ogshot`` stays ~8 ms, and its
     # warnings point at the caller's line, not at a wrapper here.
     "sign_url": "ogshot.templates.signing",
+    "meta_tags": "ogshot.templates.meta",  # light too: sign_url and the html module
 }
 
 

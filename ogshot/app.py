@@ -22,6 +22,7 @@ from ogshot.http.errors import ErrorRoute, error_response
 from ogshot.http.health import healthz, metrics_endpoint, openapi_json, readyz, sync_metrics
 from ogshot.http.middleware import Telemetry
 from ogshot.http.og import og_image
+from ogshot.http.templates_json import templates_json
 from ogshot.ops import sentry as tracking
 from ogshot.ops.alerts import Alerter, Health
 from ogshot.ops.logs import configure as configure_logging
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/openapi.json", openapi_json, methods=["GET", "HEAD"]),
+        Route("/templates.json", templates_json, methods=["GET", "HEAD"]),
         Route("/admin/purge", admin.purge, methods=["POST"]),
     ]
     metrics = Metrics() if settings.metrics else None

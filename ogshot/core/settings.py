@@ -200,6 +200,8 @@ class Settings:
         _check(self.alert_check_every, "alert_check_every", lambda v: v > 0, "must be > 0")
         for host in self.remote_images:
             _check(host, "remote_images", _host_pattern, "not a host or *.domain pattern")
+        for secret in self.secrets:  # HMAC with an empty key: anyone could sign (JSON array form)
+            _check(secret, "secrets", bool, "an empty secret would let anyone sign URLs")
         for arg in self.launch_args:
             name = arg.split("=", 1)[0]
             if name in _UNSAFE_ARGS and arg not in ISOLATION_ARGS:

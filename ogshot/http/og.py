@@ -55,7 +55,7 @@ def parse_og(path: str, query: dict[str, Any]) -> OgRequest:
     name = query.pop("template", None)
     if not name:
         raise InvalidParameter("template", "required (the name of a template)")
-    fmt = query.pop("format", "png")
+    fmt = query.pop("format", None) or "png"  # empty as missing, like /og/NAME without .EXT
     data = query.pop("data", None)
     version = query.pop(VERSION_PARAM, None)
     if query:

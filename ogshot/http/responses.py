@@ -13,7 +13,7 @@ from ogshot.core.stopwatch import server_timing
 from ogshot.http.cache_control import promise
 from ogshot.pipeline.renderer import Image
 
-__all__ = ["EncodedResponse", "image_response"]
+__all__ = ["EncodedResponse", "etag_matches", "image_response"]
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -53,7 +53,7 @@ def image_response(
             if_none_match = value.decode("latin-1")
         elif name == b"range":
             range_header = value.decode("latin-1")
-    if _etag_matches(if_none_match, image.etag):
+    if etag_matches(if_none_match, image.etag):
         return EncodedResponse(b"", 304, headers)
     body, status = image.body, 200
     if range_header and request.method == "GET":
@@ -83,7 +83,8 @@ class EncodedResponse(Response):
         self.raw_headers = headers
 
 
-def _etag_matches(header: str | None, etag: str) -> bool:
+def etag_matches(header: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match`` header names ``etag`` (strong or weak, or ``*``)."""
     if not header:
         return False
     if header.strip() == "*":

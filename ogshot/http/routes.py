@@ -29,6 +29,7 @@ AREAS = (
     Area("healthz", "/healthz", "/healthz"),
     Area("readyz", "/readyz", "/readyz"),
     Area("openapi", "/openapi.json", "/openapi.json"),
+    Area("templates", "/templates.json", "/templates.json"),
     Area("metrics", "/metrics", "/metrics"),
     Area("preview", "/preview/", "/preview/..."),
     Area("admin", "/admin/", "/admin/..."),

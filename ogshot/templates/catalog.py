@@ -155,6 +155,9 @@ class Catalog:
         self.static = StaticDigest(Path(static_dir))
         self._snapshot: _Snapshot | None = None
         self._lock = threading.Lock()  # one refresh at a time
+        # Counts the snapshots read: what is derived from the whole catalog (/templates.json) is
+        # computed again only when it moves.
+        self.generation = 0
 
     def names(self) -> list[str]:
         return list(self._current().names)
@@ -199,6 +202,7 @@ class Catalog:
             else:
                 return
             self._snapshot = self._with_static(snapshot, self.static.digest)
+            self.generation += 1
 
     def _current(self) -> _Snapshot:
         snapshot = self._snapshot

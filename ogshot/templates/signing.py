@@ -1,4 +1,5 @@
-"""Signed URLs, as imgproxy and thumbor do them.
+"""Signed URLs, as imgproxy and thumbor do them. The scheme, for other languages:
+docs/reference/signing.md; the vectors every implementation passes: clients/signing-vectors.json.
 
 With ``OGSHOT_SECRET`` set, every /og request carries ``s``: HMAC-SHA256 over the canonical form of
 the request, URL-safe base64 without padding. The canonical form is the same for both URL shapes,
@@ -6,9 +7,11 @@ so one signature fits ``/og/NAME.EXT?k=v`` and ``/og?template=NAME&data={"k":"v"
 
     ogshot-url-v1 LF template LF format LF k1=v1&k2=v2 ...
 
-- ``format`` is the canonical name (``jpg`` and ``jpeg`` are one format; missing means ``png``);
-- the parameters are sorted by name, names and values percent-encoded with nothing left bare
-  (``quote(x, safe="")``, UTF-8), ``s`` itself excluded;
+- ``format`` is the canonical name (``jpg`` and ``jpeg`` are one format; missing or empty means
+  ``png``);
+- the parameters are sorted by name, names and values percent-encoded with only RFC 3986's
+  unreserved ``A-Z a-z 0-9 - . _ ~`` left bare (``quote(x, safe="")``, UTF-8, upper-case hex),
+  ``s`` itself excluded;
 - a value from ``data`` JSON that is not a string is signed as its compact JSON text (``3``,
   ``true``), which is also how the template receives it.
 
@@ -45,6 +48,7 @@ __all__ = [
     "SIGNATURE_PARAM",
     "canonical",
     "check",
+    "local_catalog",
     "sign",
     "sign_url",
     "signed_path",
@@ -69,7 +73,7 @@ def _text(value: Any) -> str:
 
 def canonical(template: str, params: Mapping[str, Any], fmt: str) -> bytes:
     """The bytes a signature covers (see the module docstring)."""
-    fmt = normalize_format(fmt) or fmt.lower()
+    fmt = normalize_format(fmt or "png") or fmt.lower()  # "" is png, as in the URL sign_url writes
     query = "&".join(
         f"{quote(key, safe='')}={quote(_text(value), safe='')}"
         for key, value in sorted(params.items())
@@ -206,7 +210,7 @@ def sign_url(
 def _current_version(settings: Settings, template: str, *, warn: bool) -> str:
     """The template's current version; "" when it cannot be read here (and a warning once)."""
     try:
-        return _catalog(settings).get(template).version
+        return local_catalog(settings).get(template).version
     except OgshotError as exc:
         global _warned_unversioned
         if warn and not _warned_unversioned:
@@ -222,8 +226,9 @@ def _current_version(settings: Settings, template: str, *, warn: bool) -> str:
         return ""
 
 
-def _catalog(settings: Settings) -> Catalog:
-    """The templates as the server reads them, read again only when a file changed. Blocking."""
+def local_catalog(settings: Settings) -> Catalog:
+    """The templates in ``settings.templates_dir`` as the server reads them, read again only when
+    a file changed: where sign_url and meta_tags learn a template's version and size. Blocking."""
     from ogshot.templates.catalog import (  # the catalog (Jinja, TOML) only if needed
         Catalog,
         Size,
@@ -254,7 +259,7 @@ def validate_request(
     """Raise what the server would answer a request for this URL with, if anything (4xx, or
     TemplateError for a declaration that does not parse). The values are checked as the text the
     URL carries."""
-    catalog = _catalog(settings)
+    catalog = local_catalog(settings)
     found = catalog.get(template)
     if normalize_format(fmt or "png") is None:
         raise InvalidFormat(f"unknown format {fmt!r} (use png, jpg, jpeg or webp)")
