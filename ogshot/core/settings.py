@@ -240,8 +240,10 @@ class Settings:
             try:
                 values[var.field] = var.parse(raw.strip())
             except (ValueError, TypeError) as exc:
-                raise ConfigError(var.name, raw, str(exc) or "not a valid value") from None
-            from_env[var.field] = f"{var.name}={raw!r}"
+                shown = _shown(var.field, raw)
+                reason = str(exc) if shown is raw and str(exc) else "not a valid value"
+                raise ConfigError(var.name, shown, reason) from None
+            from_env[var.field] = f"{var.name}={_shown(var.field, raw)!r}"
         for key, value in overrides.items():
             if value is not None:
                 values[key] = value
@@ -260,9 +262,18 @@ class Settings:
         return {var.name: var.format(getattr(self, var.field)) for var in env_vars()}
 
 
+# Fields whose values are credentials (or may carry one, as a URL's password or token): an error
+# about them names the field and the reason, never the value, which would end up in logs.
+SECRET_FIELDS = frozenset({"secrets", "admin_token", "sentry_dsn", "redis_url", "alert_webhook"})
+
+
+def _shown(key: str, value: object) -> object:
+    return f"<{len(str(value))} characters, not shown>" if key in SECRET_FIELDS else value
+
+
 def _check(value: Any, key: str, ok: Callable[[Any], bool], reason: str) -> None:
     if not ok(value):
-        raise ConfigError(key, value, reason)
+        raise ConfigError(key, _shown(key, value), reason)
 
 
 def _webhook_url(text: str) -> bool:

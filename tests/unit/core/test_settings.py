@@ -239,3 +239,17 @@ def test_every_field_survives_the_trip_through_the_environment(tmp_path: Path) -
     assert loaded == original
     # and back from the defaults too (empty lists, no Chromium path, off)
     assert Settings.load(environ=defaults.to_env(), config_file=tmp_path / "empty.json") == defaults
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OGSHOT_SECRET", '["s3cret-value", ""]'),
+        ("OGSHOT_ALERT_WEBHOOK", "ftp://user:s3cret-value@example.com/hook"),
+    ],
+)
+def test_a_bad_credential_is_named_without_its_value(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.load(environ={name: value}, config_file=ROOT / "playwright.config.json")
+    assert "s3cret-value" not in str(caught.value)
+    assert "not shown" in str(caught.value) and name in str(caught.value)
