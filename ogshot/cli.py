@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import difflib
 import json
 import logging
 import math
@@ -232,12 +231,10 @@ def url(template: str, params: tuple[str, ...], fmt: str, base: str) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # said below, in the CLI's words
             found = sign_url(template, values, fmt, base=base, settings=settings, validate=True)
-    except TemplateNotFound as exc:
+    except TemplateNotFound as exc:  # its message has the near miss, if any
         names = (exc.detail or {}).get("available") or []
-        close = difflib.get_close_matches(template, names, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
         listed = ", ".join(names) or f"none in {settings.templates_dir}"
-        raise click.ClickException(f"{exc.message}{hint}; templates: {listed}") from None
+        raise click.ClickException(f"{exc.message}; templates: {listed}") from None
     except OgshotError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(found)
