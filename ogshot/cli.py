@@ -242,6 +242,36 @@ def url(template: str, params: tuple[str, ...], fmt: str, base: str) -> None:
         click.echo("note: OGSHOT_SECRET is not set, so the URL is not signed", err=True)
 
 
+@click.argument("target", metavar="URL|FILE")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds for the page and its images together.",
+)
+def check(target: str, as_json: bool, timeout: float) -> None:
+    """Would a link to the page at URL (or in an HTML FILE) unfurl with its image? Checks its
+    Open Graph and Twitter tags and fetches the image, per platform (X, Facebook, LinkedIn,
+    Slack, Discord, WhatsApp, Telegram, iMessage, Mastodon, Bluesky). Exits 1 when a platform
+    would not show the card."""
+    from rich.console import Console
+
+    from ogshot.batch.link_check import check_link, print_report, report_json
+
+    try:
+        report = asyncio.run(check_link(target, seconds=timeout))
+    except OgshotError as exc:
+        raise click.ClickException(exc.message) from None
+    if as_json:
+        click.echo(json.dumps(report_json(report), indent=2, ensure_ascii=False))
+    else:  # wide enough off a terminal that a problem stays on one line for grep
+        print_report(report, Console(width=None if sys.stdout.isatty() else 200))
+    if not report.ok:
+        click.get_current_context().exit(1)
+
+
 @cli.command()
 @click.argument("template_names", nargs=-1)
 @click.option(
