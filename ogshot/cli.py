@@ -460,6 +460,7 @@ def init(directory: Path, force: bool) -> None:
     files, copied from the installed package into html_templates/ and static/."""
     from ogshot.scaffold import FOLDERS, write_project
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request: the table says it
     try:
         written = write_project(directory, force=force)
     except (FileExistsError, FileNotFoundError) as exc:
