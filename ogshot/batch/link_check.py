@@ -23,6 +23,7 @@ import httpx
 import pyvips
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ogshot.batch.link_platforms import PLATFORMS, ImageFacts, Verdict, image_url, judge
 from ogshot.core.errors import BadRequest
@@ -221,16 +222,17 @@ def report_json(report: LinkReport) -> dict[str, Any]:
 
 def print_report(report: LinkReport, console: Console) -> None:
     """The image(s) found, then a table: one row per platform, each problem on its own line
-    (``x`` would not show the card, ``!`` a warning)."""
-    console.print(f"[bold]{report.source}[/bold]")
+    (``x`` would not show the card, ``!`` a warning). What the page said is printed as text,
+    never as rich markup (a tag may hold ``[bold]``)."""
+    console.print(Text(report.source, style="bold"))
     for url, facts in report.images.items():
         if facts.error:
-            console.print(f"  image {url}: {facts.error}")
+            console.print(Text(f"  image {url}: {facts.error}"))
             continue
         size = f"{'> ' if facts.truncated else ''}{facts.size or 0:,} bytes"
         shape = f"{facts.width}x{facts.height} {facts.format}" if facts.format else "not an image"
         kind = facts.content_type or "no content type"
-        console.print(f"  image {url}: {facts.status}, {kind}, {size}, {shape}")
+        console.print(Text(f"  image {url}: {facts.status}, {kind}, {size}, {shape}"))
     table = Table(show_lines=True)
     table.add_column("platform", no_wrap=True)
     table.add_column("card", no_wrap=True)
@@ -238,16 +240,16 @@ def print_report(report: LinkReport, console: Console) -> None:
     for verdict in report.verdicts:
         fails = any(f.level == "fail" for f in verdict.findings)
         card = (
-            "[red]NOT SHOWN[/red]"
+            Text("NOT SHOWN", style="red")
             if fails
-            else "[yellow]shown, but[/yellow]"
+            else Text("shown, but", style="yellow")
             if verdict.findings
-            else "[green]shown[/green]"
+            else Text("shown", style="green")
         )
         problems = "\n".join(
             f"{'x' if f.level == 'fail' else '!'} {f.message} ({f.code})" for f in verdict.findings
         )
-        table.add_row(verdict.platform, card, problems, style=None)
+        table.add_row(verdict.platform, card, Text(problems))
     console.print(table)
     shown = sum(v.shows for v in report.verdicts)
     console.print(f"{shown} of {len(report.verdicts)} platforms show the card")

@@ -95,6 +95,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             "/big.html": (200, "text/html", page(f"{url}/big.png")),
             "/wrong-width.html": (200, "text/html", page(f"{url}/card.jpg", og_image_width="1000")),
             "/relative.html": (200, "text/html", page("/card.jpg")),
+            "/markup.html": (200, "text/html", page("[red]x[/red]/card.jpg")),
             "/gone.html": (200, "text/html", page(f"{url}/nope.png")),
         }
     )
@@ -188,6 +189,10 @@ def test_a_relative_image_url_fails_everywhere(site: Site) -> None:
     assert all(codes == ["relative_url"] for codes in failing(result).values())
     assert len(failing(result)) == 10
     assert json.loads(result.stdout)["images"] == {}  # never fetched
+    text = check(f"{site.base}/relative.html").stdout
+    assert "og:image is a relative URL (/card.jpg); use an absolute https:// URL" in text
+    # What the page says is shown as it is, never read as the table's markup.
+    assert "([red]x[/red]/card.jpg)" in check(f"{site.base}/markup.html").stdout
 
 
 def test_an_image_that_answers_404_fails_everywhere(site: Site) -> None:
