@@ -9,7 +9,7 @@ decimal (``600 KB`` = 600,000 bytes): the stricter reading of the platforms' own
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -68,7 +68,6 @@ class Platform:
     prefers_twitter_tags: bool = False  # twitter:image before og:image
     alt_max: int | None = None
     soft_bytes: int | None = None  # over it: a warning (see the platform's note)
-    notes: tuple[str, ...] = field(default=())
 
 
 KB, MB = 1000, 1000 * 1000
