@@ -222,7 +222,6 @@ def url(template: str, params: tuple[str, ...], fmt: str, base: str) -> None:
     will check them: a URL that could only fail is an error (exit status 1), not printed."""
     import warnings
 
-    from ogshot.core.errors import TemplateNotFound
     from ogshot.templates.signing import sign_url
 
     settings = _settings()
@@ -242,6 +241,7 @@ def url(template: str, params: tuple[str, ...], fmt: str, base: str) -> None:
         click.echo("note: OGSHOT_SECRET is not set, so the URL is not signed", err=True)
 
 
+@cli.command()
 @click.argument("target", metavar="URL|FILE")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option(
@@ -260,6 +260,7 @@ def check(target: str, as_json: bool, timeout: float) -> None:
 
     from ogshot.batch.link_check import check_link, print_report, report_json
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request: the table says it
     try:
         report = asyncio.run(check_link(target, seconds=timeout))
     except OgshotError as exc:
@@ -460,7 +461,6 @@ def init(directory: Path, force: bool) -> None:
     files, copied from the installed package into html_templates/ and static/."""
     from ogshot.scaffold import FOLDERS, write_project
 
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request: the table says it
     try:
         written = write_project(directory, force=force)
     except (FileExistsError, FileNotFoundError) as exc:
