@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import difflib
 import json
 import logging
 import math
@@ -223,7 +222,6 @@ def url(template: str, params: tuple[str, ...], fmt: str, base: str) -> None:
     will check them: a URL that could only fail is an error (exit status 1), not printed."""
     import warnings
 
-    from ogshot.core.errors import TemplateNotFound
     from ogshot.templates.signing import sign_url
 
     settings = _settings()
@@ -232,17 +230,47 @@ def url(template: str, params: tuple[str, ...], fmt: str, base: str) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # said below, in the CLI's words
             found = sign_url(template, values, fmt, base=base, settings=settings, validate=True)
-    except TemplateNotFound as exc:
+    except TemplateNotFound as exc:  # its message has the near miss, if any
         names = (exc.detail or {}).get("available") or []
-        close = difflib.get_close_matches(template, names, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
         listed = ", ".join(names) or f"none in {settings.templates_dir}"
-        raise click.ClickException(f"{exc.message}{hint}; templates: {listed}") from None
+        raise click.ClickException(f"{exc.message}; templates: {listed}") from None
     except OgshotError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(found)
     if not settings.secrets:
         click.echo("note: OGSHOT_SECRET is not set, so the URL is not signed", err=True)
+
+
+@cli.command()
+@click.argument("target", metavar="URL|FILE")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds for the page and its images together.",
+)
+def check(target: str, as_json: bool, timeout: float) -> None:
+    """Would a link to the page at URL (or in an HTML FILE) unfurl with its image? Checks its
+    Open Graph and Twitter tags and fetches the image, per platform (X, Facebook, LinkedIn,
+    Slack, Discord, WhatsApp, Telegram, iMessage, Mastodon, Bluesky). Exits 1 when a platform
+    would not show the card."""
+    from rich.console import Console
+
+    from ogshot.batch.link_check import check_link, print_report, report_json
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request: the table says it
+    try:
+        report = asyncio.run(check_link(target, seconds=timeout))
+    except OgshotError as exc:
+        raise click.ClickException(exc.message) from None
+    if as_json:
+        click.echo(json.dumps(report_json(report), indent=2, ensure_ascii=False))
+    else:  # wide enough off a terminal that a problem stays on one line for grep
+        print_report(report, Console(width=None if sys.stdout.isatty() else 200))
+    if not report.ok:
+        click.get_current_context().exit(1)
 
 
 @cli.command()

@@ -5,12 +5,12 @@ route answers it with the fallback image. ``http_errors.error_response`` renders
 OgshotError (500, internal)
 ├── ConfigError (500, config)             a setting has a bad value; stops the start
 ├── BadRequest (400, request)
-│   ├── InvalidParameter (400, parameter) names the parameter
+│   ├── InvalidParameter (400, parameter) names the parameter, and a declared one it is near
 │   ├── InvalidFormat (400, format)
 │   └── RemoteImageError (400, remote_image)  a remote image may not or could not be fetched
 ├── Unauthorized (401, unauthorized)      missing or wrong admin token; WWW-Authenticate
 ├── Forbidden (403, forbidden)            missing or wrong URL signature
-├── TemplateNotFound (404, not_found)     names the templates that exist
+├── TemplateNotFound (404, not_found)     names the templates that exist, and the nearest
 ├── RequestTooLarge (414, too_large)      query string or data too long
 ├── Unrenderable (422, unrenderable)      strict mode: missing glyphs or failed images; never cached
 ├── Overloaded (503, overloaded)          no page free in time; Retry-After
@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import re
 from typing import Any, ClassVar
+
+from ogshot.core.suggest import closest, did_you_mean
 
 __all__ = [
     "BadRequest",
@@ -91,9 +93,17 @@ class BadRequest(OgshotError):
 class InvalidParameter(BadRequest):
     kind = "parameter"
 
-    def __init__(self, name: str, reason: str) -> None:
-        super().__init__(f"parameter {name!r}: {reason}", detail={"parameter": name})
+    def __init__(self, name: str, reason: str, *, suggestion: str | None = None) -> None:
+        """``suggestion``: the declared name ``name`` is a near miss of (suggest.closest); the
+        message ends with ``did you mean '...'?`` and ``detail`` carries it."""
+        detail: dict[str, Any] = {"parameter": name}
+        message = f"parameter {name!r}: {reason}"
+        if suggestion:
+            detail["suggestion"] = suggestion
+            message = f"{message}; {did_you_mean(suggestion)}"
+        super().__init__(message, detail=detail)
         self.name = name
+        self.suggestion = suggestion
 
 
 class InvalidFormat(BadRequest):
@@ -124,8 +134,15 @@ class TemplateNotFound(OgshotError):
     kind = "not_found"
 
     def __init__(self, name: str, available: list[str]) -> None:
-        super().__init__(f"no template named {name!r}", detail={"available": available})
+        suggestion = closest(name, available)
+        detail: dict[str, Any] = {"available": available}
+        message = f"no template named {name!r}"
+        if suggestion:
+            detail["suggestion"] = suggestion
+            message = f"{message}; {did_you_mean(suggestion)}"
+        super().__init__(message, detail=detail)
         self.name = name
+        self.suggestion = suggestion
 
 
 class RequestTooLarge(OgshotError):

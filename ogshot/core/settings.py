@@ -115,6 +115,9 @@ class Settings:
     queue_size: int = 0  # 0: 16 waiting requests per page
     queue_timeout: float = 5.0
     secrets: tuple[str, ...] = ()
+    # Accepted when verifying a signature, never used to sign: how a new secret reaches every
+    # node before any node or app signs with it (docs/operations/secret-rotation.md).
+    verify_secrets: tuple[str, ...] = field(default=(), repr=False)
     remote_images: tuple[str, ...] = ()
     dev: bool = False
     executable_path: str | None = None
@@ -198,6 +201,10 @@ class Settings:
         _check(self.alert_min_requests, "alert_min_requests", lambda v: v >= 1, "must be >= 1")
         _check(self.alert_restarts, "alert_restarts", lambda v: v >= 1, "must be >= 1")
         _check(self.alert_check_every, "alert_check_every", lambda v: v > 0, "must be > 0")
+        if self.verify_secrets and not self.secrets:
+            # Named by its variable and the value hidden: the error is logged, and it is a secret.
+            reason = "needs OGSHOT_SECRET: without a signing secret URLs are not checked at all"
+            raise ConfigError("OGSHOT_VERIFY_SECRETS", "<hidden>", reason)
         for host in self.remote_images:
             _check(host, "remote_images", _host_pattern, "not a host or *.domain pattern")
         for secret in self.secrets:  # HMAC with an empty key: anyone could sign (JSON array form)

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ogshot.core.errors import InvalidParameter
+from ogshot.core.suggest import closest
 from ogshot.http.query import query_params
 from ogshot.http.responses import image_response
 from ogshot.pipeline.renderer import Renderer
@@ -22,6 +23,8 @@ from ogshot.templates.versions import VERSION_PARAM
 __all__ = ["OgRequest", "og_image", "parse_og", "renderer_of"]
 
 MAX_DATA_DEPTH = 4
+# What the query of /og?template=... may hold besides the signature.
+_QUERY_PARAMS = ("template", "data", "format", VERSION_PARAM)
 
 
 def renderer_of(request: Request) -> Renderer:
@@ -61,7 +64,9 @@ def parse_og(path: str, query: dict[str, Any]) -> OgRequest:
     if query:
         extra = sorted(query)[0]
         raise InvalidParameter(
-            extra, "unknown query parameter here (use template, data, format, v)"
+            extra,
+            "unknown query parameter here (use template, data, format, v)",
+            suggestion=closest(extra, _QUERY_PARAMS),
         )
     params = _parse_data(data) if data is not None else {}
     if version is not None:  # v may sit beside data or inside it, not both

@@ -12,7 +12,6 @@ parameter someone put in a shared link) cannot act on the dev server with the de
 from __future__ import annotations
 
 import asyncio
-import difflib
 import html
 from urllib.parse import quote
 
@@ -90,13 +89,13 @@ async def static_file(request: Request, assets: Assets) -> Response:
 def not_found_page(exc: TemplateNotFound) -> Response:
     """What ``/preview/{name}`` answers for a name that is no template: the templates, as links."""
     names: list[str] = list(exc.detail["available"]) if isinstance(exc.detail, dict) else []
-    close = difflib.get_close_matches(exc.name, names, n=1, cutoff=0.6)
     link = '<a href="/preview/{0}">{1}</a>'.format
     items = (
         "\n".join(f"    <li>{link(quote(n), html.escape(n))}</li>" for n in names)
         or "    <li>None yet: add NAME.html to the templates folder.</li>"
     )
-    hint = f"<p>Did you mean {link(quote(close[0]), html.escape(close[0]))}?</p>" if close else ""
+    close = exc.suggestion
+    hint = f"<p>Did you mean {link(quote(close), html.escape(close))}?</p>" if close else ""
     body = f"""<!doctype html>
 <html lang="en">
 <head>

@@ -34,6 +34,7 @@ import jinja2
 import jinja2.meta
 
 from ogshot.core.errors import InvalidParameter, TemplateError, TemplateNotFound
+from ogshot.core.suggest import closest
 from ogshot.templates.declarations import DECLARATION as _DECLARATION
 from ogshot.templates.declarations import DEFAULT_SIZE, Size
 from ogshot.templates.declarations import read_declaration as _read_declaration
@@ -330,7 +331,11 @@ class Catalog:
         unknown = sorted(set(raw) - set(template.params))
         if unknown:
             known = ", ".join(template.params) or "none"
-            raise InvalidParameter(unknown[0], f"unknown parameter (this template takes: {known})")
+            raise InvalidParameter(
+                unknown[0],
+                f"unknown parameter (this template takes: {known})",
+                suggestion=closest(unknown[0], template.params),
+            )
         values = {}
         for param in template.params.values():
             if param.name in raw:

@@ -16,6 +16,7 @@ import tomllib
 from typing import Any
 
 from ogshot.core.errors import InvalidParameter, TemplateError
+from ogshot.core.suggest import closest, did_you_mean
 from ogshot.templates.fields import PARAM_NAME_RE, RESERVED_PARAMS, TYPES, Param
 from ogshot.templates.variants import MAX_VARIANTS, VARIABLE, VARIANT_NAME_RE, Variants
 
@@ -295,8 +296,8 @@ def _param(block: _Block, pname: str, spec: Any) -> Param:
 
 
 def _near(word: str, options: Any) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    close = closest(word, options)
+    return f" ({did_you_mean(close)})" if close else ""
 
 
 class _Block:

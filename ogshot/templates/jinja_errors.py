@@ -7,11 +7,12 @@ second points at the line where the block opens.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 
 import jinja2
+
+from ogshot.core.suggest import closest, did_you_mean
 
 __all__ = ["syntax_error_message", "unclosed_block"]
 
@@ -33,8 +34,8 @@ def syntax_error_message(
     if isinstance(exc, jinja2.TemplateAssertionError) and unknown:
         kind, name = unknown.groups()
         known = env.filters if kind == "filter" else env.tests
-        close = difflib.get_close_matches(name, list(known), n=1)
-        near = f" (did you mean {close[0]!r}?)" if close else ""
+        close = closest(name, known)
+        near = f" ({did_you_mean(close)})" if close else ""
         return f"unknown {kind} {name!r} in {where} line {exc.lineno}{near}", exc.lineno
     message = exc.message or ""
     if "Unexpected end of template" in message:

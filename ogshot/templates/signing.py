@@ -15,7 +15,9 @@ so one signature fits ``/og/NAME.EXT?k=v`` and ``/og?template=NAME&data={"k":"v"
 - a value from ``data`` JSON that is not a string is signed as its compact JSON text (``3``,
   ``true``), which is also how the template receives it.
 
-Several secrets may be configured for rotation: the first signs, every one verifies. Comparison is
+Several secrets may be configured for rotation: the first of ``OGSHOT_SECRET`` signs, every one
+of them and of ``OGSHOT_VERIFY_SECRETS`` verifies; a verify-only secret is how a new one reaches
+every node before anything signs with it (docs/operations/secret-rotation.md). Comparison is
 constant-time.
 
 A parameter whose value is ``None`` is left out of a URL (the template uses its default).
@@ -120,7 +122,7 @@ def check(
             f"this server requires signed URLs: parameter {SIGNATURE_PARAM!r} is missing",
             detail={"parameter": SIGNATURE_PARAM},
         )
-    if not verify(settings.secrets, template, params, fmt, signature):
+    if not verify((*settings.secrets, *settings.verify_secrets), template, params, fmt, signature):
         raise Forbidden(
             f"wrong URL signature (parameter {SIGNATURE_PARAM!r}): it does not match the "
             "template, parameters and format of this URL",

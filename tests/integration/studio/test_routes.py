@@ -434,3 +434,18 @@ def test_a_missing_static_file_does_not_fail_the_render(dev: TestClient) -> None
     r, g, b = pixel(response.content, 600, 315)
     assert r < 30 and g < 30 and b > 225
     assert dev.get("/static/css/not-there.css").status_code == 404
+
+
+def test_the_studio_render_names_the_parameter_a_typo_is_near(dev: TestClient) -> None:
+    """The studio's overlay shows the JSON ``error`` of /preview/_render as it is: the same
+    message as /og, suggestion included."""
+    response = dev.get("/preview/_render/article.png", params={"title": "x", "autor": "Ada"})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"].endswith("; did you mean 'author'?")
+    assert body["detail"]["suggestion"] == "author"
+    assert body["detail"]["parameter"] == "autor"
+    assert body["detail"]["kind"] == "parameter"
+    missing = dev.get("/preview/_render/artcle.png", params={"title": "x"})
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "no template named 'artcle'; did you mean 'article'?"

@@ -214,8 +214,8 @@ def _non_default_settings(where: Path) -> Settings:
         for value in _candidates(hints[f.name], default, where):
             if value == default:
                 continue
-            try:
-                defaults.replace(**{f.name: value})
+            try:  # with the fields before it set: verify_secrets needs secrets
+                defaults.replace(**{**values, f.name: value})
             except ConfigError:
                 continue
             values[f.name] = value

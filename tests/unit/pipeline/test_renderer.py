@@ -111,7 +111,13 @@ def test_a_repeat_is_a_cache_hit_with_the_same_etag(session: Session, module_dir
     [
         ("nope", {"title": "x"}, "png", TemplateNotFound, "nope"),
         ("minimal", {}, "png", InvalidParameter, "parameter 'title': required"),
-        ("minimal", {"title": "x", "colour": "red"}, "png", InvalidParameter, "'colour'"),
+        (
+            "minimal",
+            {"title": "x", "colour": "red"},
+            "png",
+            InvalidParameter,
+            "parameter 'colour': unknown parameter",
+        ),
         ("minimal", {"title": "x" * 101}, "png", InvalidParameter, "longer than 100"),
         (
             "minimal",
@@ -140,7 +146,13 @@ def test_bad_requests_raise_their_error_class_before_any_render(
     assert isinstance(caught.value, ogshot.OgshotError)
     assert isinstance(caught.value, BadRequest) == (expected_status == 400)
     if isinstance(caught.value, InvalidParameter):
-        assert caught.value.to_json()["detail"] == {"parameter": caught.value.name}
+        detail = caught.value.to_json()["detail"]
+        assert detail["parameter"] == caught.value.name
+        if caught.value.name == "colour":  # a near miss of a declared name says which
+            assert detail["suggestion"] == "color"
+            assert str(caught.value).endswith("; did you mean 'color'?")
+        else:
+            assert "suggestion" not in detail
     assert session.renders == before
 
 

@@ -16,7 +16,14 @@ from starlette.testclient import TestClient
 import ogshot
 from ogshot.app import create_app
 from ogshot.cli import cli
-from ogshot.core.errors import InvalidFormat, InvalidParameter, RequestTooLarge, TemplateNotFound
+from ogshot.core.errors import (
+    ConfigError,
+    Forbidden,
+    InvalidFormat,
+    InvalidParameter,
+    RequestTooLarge,
+    TemplateNotFound,
+)
 from ogshot.core.settings import Settings
 from ogshot.templates import signing
 from ogshot.templates.catalog import Catalog
@@ -77,6 +84,37 @@ def test_rotation_first_secret_signs_every_secret_verifies() -> None:
     assert dict(parse_qsl(urlsplit(path).query))["s"] == sign(NEW, "article", {"title": "x"}, "png")
     old_sig = sign(OLD, "article", {"title": "x"}, "png")
     assert verify(settings.secrets, "article", {"title": "x"}, "png", old_sig)
+
+
+def test_a_verify_only_secret_verifies_but_never_signs() -> None:
+    settings = Settings.load(environ={"OGSHOT_SECRET": OLD, "OGSHOT_VERIFY_SECRETS": NEW})
+    assert settings.verify_secrets == (NEW,)
+    path = signed_path(settings, "article", {"title": "x"}, "png")
+    assert dict(parse_qsl(urlsplit(path).query))["s"] == sign(OLD, "article", {"title": "x"}, "png")
+    url = ogshot.sign_url("article", {"title": "x"}, settings=settings)
+    assert dict(parse_qsl(urlsplit(url).query))["s"] == sign(
+        OLD, "article", {"title": "x", "v": current("article")}, "png"
+    )
+    for secret in (OLD, NEW):  # either is accepted
+        signing.check(
+            settings,
+            "article",
+            {"title": "x"},
+            "png",
+            sign(secret, "article", {"title": "x"}, "png"),
+        )
+    unknown = sign("some-other-secret", "article", {"title": "x"}, "png")
+    with pytest.raises(Forbidden):
+        signing.check(settings, "article", {"title": "x"}, "png", unknown)
+    assert NEW not in repr(settings)  # never in a log line
+
+
+def test_a_verify_only_secret_without_a_signing_secret_stops_the_start() -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.load(environ={"OGSHOT_VERIFY_SECRETS": NEW})
+    assert "OGSHOT_VERIFY_SECRETS" in info.value.message
+    assert "OGSHOT_SECRET" in info.value.message
+    assert NEW not in info.value.message  # a secret is not printed
 
 
 def test_signed_path_and_sign_url() -> None:
