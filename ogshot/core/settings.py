@@ -271,7 +271,9 @@ class Settings:
 
 # Fields whose values are credentials (or may carry one, as a URL's password or token): an error
 # about them names the field and the reason, never the value, which would end up in logs.
-SECRET_FIELDS = frozenset({"secrets", "admin_token", "sentry_dsn", "redis_url", "alert_webhook"})
+SECRET_FIELDS = frozenset(
+    {"secrets", "verify_secrets", "admin_token", "sentry_dsn", "redis_url", "alert_webhook"}
+)
 
 
 def _shown(key: str, value: object) -> object:
