@@ -36,8 +36,11 @@ class Document:
         self._showed_remote = False
         # The page's viewport and scale (the browser context's until a render asks for another):
         # a render of a template of another size sets it, one of the same size skips the call.
-        # A render that names no size gets the context's own back.
-        self.size = self.base_size = size
+        # A render that names no size gets the context's own back. ``size`` starts unknown: the
+        # context's device scale factor does not reach captures made over our own CDP session
+        # (OGSHOT_DEVICE_SCALE_FACTOR=2 gave 1x images), so the first render always sets it.
+        self.base_size = size
+        self.size: Size | None = None
         # Image requests of the current document that were refused or got a 404, for warnings.
         self.failed_images: list[str] = []
 

@@ -181,6 +181,7 @@ def _describe(renderer: Renderer, name: str) -> dict[str, Any]:
         "width": width,
         "height": height,
         "signed": bool(settings.secrets),
+        "site_name": settings.site_name,  # og:site_name of a template without a site parameter
     }
 
 

@@ -416,15 +416,25 @@
 
   // -- share mocks and embed code -----------------------------------------------------------
 
-  const SHARE_SOURCES = { title: ["title", "headline", "name"], description: ["subtitle", "description", "summary"], site: ["site", "site_name", "brand"] };
+  // Only parameters that mean the same thing: a "brand" may be a colour, a "name" of a product is
+  // no site name. og:site_name falls back to OGSHOT_SITE_NAME, then the domain.
+  const SHARE_SOURCES = { title: ["title", "headline", "name"], description: ["subtitle", "description", "summary"], site: ["site", "site_name"] };
+
+  // A declared parameter counts only when it holds text (not a colour, URL, number, ...).
+  function textParam(name) {
+    if (!state.template.declared) return true;
+    const param = state.template.params.find((p) => p.name === name);
+    return Boolean(param) && param.type === "str";
+  }
 
   function syncShareFields() {
     const strings = namedStrings();
     for (const [key, candidates] of Object.entries(SHARE_SOURCES)) {
       const input = $(`share-${key}`);
       if (input.dataset.touched) continue;
-      const source = candidates.find((c) => c in strings);
-      input.value = source ? strings[source] : key === "site" ? $("share-domain").value : "";
+      const source = candidates.find((c) => c in strings && textParam(c));
+      const fallback = key === "site" ? state.template.site_name || $("share-domain").value : "";
+      input.value = source ? strings[source] : fallback;
     }
   }
 
