@@ -385,9 +385,14 @@
     }
     const glyphs = warnings.missing_glyphs || [];
     const images = warnings.failed_images || [];
+    const resources = warnings.failed_resources || [];
+    const lines = warnings.lines || {};
     const parts = [];
     if (glyphs.length) parts.push(`no font for ${glyphs.join(" ")}`);
     if (images.length) parts.push(`failed: ${images.join(" ")}`);
+    // A stylesheet, script, font or frame the page could not load: with the line that asks for it.
+    const where = (url) => (lines[url] ? ` (${lines[url].file} line ${lines[url].line})` : "");
+    if (resources.length) parts.push(`refused or not found: ${resources.map((u) => u + where(u)).join(" ")}`);
     stat.textContent = `⚠ ${parts.join(" · ")}`;
     for (const [param, items] of Object.entries(warnings.parameters || {})) {
       const node = document.querySelector(`.field[data-param="${CSS.escape(param)}"]`);
@@ -396,7 +401,7 @@
       const imagesHere = items.filter((item) => !item.startsWith("U+"));
       const text = [
         glyphsHere.length ? `No installed font can draw ${glyphsHere.join(" ")}: it shows as a box` : "",
-        imagesHere.length ? `Image failed to load: ${imagesHere.join(" ")}` : "",
+        imagesHere.length ? `Failed to load: ${imagesHere.join(" ")}` : "",
       ].filter(Boolean).join(". ");
       node.classList.add("warned");
       node.querySelector(".field-error").textContent = text;
