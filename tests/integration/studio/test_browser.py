@@ -457,6 +457,19 @@ def test_og_site_name_comes_from_a_site_parameter_or_the_setting_never_another(
     assert '<meta property="og:site_name" content="ogshot">' in meta
 
 
+def test_a_refused_stylesheet_shows_with_the_line_that_asks_for_it(page: Page, live: Live) -> None:
+    (live.templates / "cdn-linked.html").write_text(
+        '<!doctype html><html><head>\n<link rel="stylesheet" href="https://cdn.example/x.css">\n'
+        "</head><body><h1>{{ title }}</h1></body></html>"
+    )
+    open_studio(page, live, "cdn-linked")
+    page.wait_for_function(
+        "() => (document.getElementById('stat-warning') || {}).textContent?.includes('cdn.example')"
+    )
+    shown = page.locator("#stat-warning").inner_text()
+    assert "https://cdn.example/x.css (cdn-linked.html line 2)" in shown
+
+
 def test_an_undeclared_template_takes_key_value_lines(page: Page, live: Live) -> None:
     (live.templates / "free.html").write_text(
         '<body style="margin:0;background:{{ bg }}"><h1>{{ title }}</h1></body>'
