@@ -156,14 +156,18 @@ class Catalog:
         max_param_length: int = 1000,
         size: Size = DEFAULT_SIZE,
         css_cache: Path | None = None,
+        compile_css: bool = True,
     ) -> None:
-        """``css_cache``: where Tailwind templates' compiled CSS is kept (None: not kept)."""
+        """``css_cache``: where Tailwind templates' compiled CSS is kept (None: not kept).
+        ``compile_css=False``: versions and validation only, no CSS (what ``sign_url`` needs: it
+        must not run Tailwind in a web app's process)."""
         self.root = Path(templates_dir)
         self.size = size  # of a template that declares none
         self.max_params = max_params
         self.max_param_length = max_param_length
         self.static = StaticDigest(Path(static_dir))
         self.tailwind = Tailwind(Path(static_dir), css_cache)
+        self.compile_css = compile_css
         self._read_snapshot: _Snapshot | None = None  # as read: before digests and CSS
         self._snapshot: _Snapshot | None = None
         self._lock = threading.Lock()  # one refresh at a time
@@ -321,7 +325,7 @@ class Catalog:
             if isinstance(found, Template):
                 digest = _digest(found, static)
                 found = dataclasses.replace(found, static_digest=static, digest=digest)
-                if found.tailwind:
+                if found.tailwind and self.compile_css:
                     known = before.get(name)
                     try:
                         css = (

@@ -242,7 +242,7 @@ def _catalog(settings: Settings) -> Catalog:
         max_params=settings.max_params,
         max_param_length=settings.max_param_length,
         size=Size(settings.width, settings.height, settings.device_scale_factor),
-        css_cache=Path(settings.cache_dir) / "tailwind",
+        compile_css=False,  # versions and validation need no CSS
     )
     catalog.refresh()
     _catalogs[key] = (stats, catalog)

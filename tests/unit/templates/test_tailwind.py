@@ -139,3 +139,13 @@ def test_inline_puts_the_style_in_the_head_or_after_the_doctype() -> None:
     )
     assert inline("<!DOCTYPE html><p>x", "a{}") == "<!DOCTYPE html><style>a{}</style><p>x"
     assert inline("<p>x", "a{}") == "<style>a{}</style><p>x"
+
+
+def test_sign_url_s_catalog_gets_the_same_version_without_running_tailwind(
+    tmp_path: Path,
+) -> None:
+    templates, static, cache = folders(tmp_path)
+    compiled = Catalog(templates, static, css_cache=cache).get("card")
+    light = Catalog(templates, static, compile_css=False)
+    assert light.get("card").version == compiled.version
+    assert light.get("card").css == "" and light.tailwind.compiles == 0
