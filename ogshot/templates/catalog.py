@@ -18,6 +18,7 @@ Files in sub-folders or starting with ``_`` are partials: usable by ``{% include
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
@@ -58,6 +59,7 @@ __all__ = [
 ]
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_COMPILERS = 4  # Tailwind CLIs run at once when many templates need CSS (a first start)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -321,24 +323,32 @@ class Catalog:
         of Tailwind templates (compiled only for a digest not seen before: a new version)."""
         before = self._snapshot.templates if self._snapshot is not None else {}
         templates: dict[str, Template | TemplateError] = {}
+        to_compile: list[Template] = []
         for name, found in snapshot.templates.items():
             if isinstance(found, Template):
                 digest = _digest(found, static)
                 found = dataclasses.replace(found, static_digest=static, digest=digest)
                 if found.tailwind and self.compile_css:
                     known = before.get(name)
-                    try:
-                        css = (
-                            known.css
-                            if isinstance(known, Template) and known.digest == digest
-                            else self.tailwind.css(name, digest, _sources_of(found))
-                        )
-                    except TemplateError as exc:
-                        templates[name] = exc
-                        continue
-                    found = dataclasses.replace(found, css=css)
+                    if isinstance(known, Template) and known.digest == digest:
+                        found = dataclasses.replace(found, css=known.css)
+                    else:
+                        to_compile.append(found)
             templates[name] = found
+        # Each compile is a subprocess that mostly waits: several run side by side.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=_COMPILERS) as compilers:
+            for template, compiled in zip(
+                to_compile, compilers.map(self._compiled, to_compile), strict=True
+            ):
+                templates[template.name] = compiled
         return dataclasses.replace(snapshot, templates=templates)
+
+    def _compiled(self, template: Template) -> Template | TemplateError:
+        try:
+            css = self.tailwind.css(template.name, template.digest, _sources_of(template))
+        except TemplateError as exc:
+            return exc
+        return dataclasses.replace(template, css=css)
 
     def validate(self, template: Template, raw: Mapping[str, Any]) -> dict[str, Any]:
         """Raw parameters -> the template's variables; InvalidParameter names the culprit."""

@@ -27,6 +27,7 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -77,6 +78,7 @@ class Tailwind:
         self.static_dir = Path(static_dir)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.compiles = 0  # runs of the CLI, for tests and the curious
+        self._count = threading.Lock()  # templates compile in parallel threads
 
     def css(self, name: str, digest: str, sources: Mapping[str, str]) -> str:
         """The CSS of template ``name`` (digest ``digest``) whose files are ``sources``
@@ -122,7 +124,8 @@ class Tailwind:
                 raise TemplateError(
                     f"cannot run Tailwind's CLI for {name}.html: {exc}", template=name
                 ) from None
-        self.compiles += 1
+        with self._count:
+            self.compiles += 1
         if done.returncode != 0 or not done.stdout.strip():
             raise TemplateError(
                 f"Tailwind could not compile {name}.html: {_reason(done.stderr, root)}",

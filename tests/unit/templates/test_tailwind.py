@@ -149,3 +149,17 @@ def test_sign_url_s_catalog_gets_the_same_version_without_running_tailwind(
     light = Catalog(templates, static, compile_css=False)
     assert light.get("card").version == compiled.version
     assert light.get("card").css == "" and light.tailwind.compiles == 0
+
+
+def test_several_tailwind_templates_each_get_their_own_classes(tmp_path: Path) -> None:
+    templates, static, cache = folders(tmp_path)
+    for n in range(3):
+        (templates / f"other{n}.html").write_text(
+            f'{{#ogshot\ntailwind = true\n#}}\n<p class="w-[{101 + n}px]">x</p>'
+        )
+    catalog = Catalog(templates, static, css_cache=cache)
+    for n in range(3):
+        css = catalog.get(f"other{n}").css
+        assert f".w-\\[{101 + n}px\\]" in css
+        assert all(f"w-\\[{101 + m}px\\]" not in css for m in range(3) if m != n)
+    assert catalog.tailwind.compiles == 4  # with card: one refresh compiled the four
