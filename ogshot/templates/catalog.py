@@ -335,6 +335,8 @@ class Catalog:
                     else:
                         to_compile.append(found)
             templates[name] = found
+        if not to_compile:
+            return dataclasses.replace(snapshot, templates=templates)
         # Each compile is a subprocess that mostly waits: several run side by side.
         with concurrent.futures.ThreadPoolExecutor(max_workers=_COMPILERS) as compilers:
             for template, compiled in zip(
