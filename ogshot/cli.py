@@ -172,6 +172,7 @@ def templates(as_json: bool) -> None:
         settings.templates_dir,
         settings.static_dir,
         size=Size(settings.width, settings.height, settings.device_scale_factor),
+        css_cache=Path(settings.cache_dir) / "tailwind",
     )
     described = []
     for name in catalog.names():

@@ -160,6 +160,7 @@ class Settings:
     alert_min_requests: int = 10  # ... once it had at least this many in the window
     alert_restarts: int = 3  # Chromium restarts in the window that alert
     alert_check_every: float = 5.0  # seconds between checks of the conditions
+    site_name: str = ""  # the studio's og:site_name when a template has no site parameter
 
     def __post_init__(self) -> None:
         _check(self.port, "port", lambda v: 0 <= v <= 65535, "not a TCP port")

@@ -96,6 +96,8 @@ class Capture:
     # failed (refused or 404 by the router, or an <img> that decoded to nothing).
     codes: list[int] = field(default_factory=list)
     failed_images: list[str] = field(default_factory=list)
+    # Stylesheets, scripts, fonts and frames that were refused or got a 404.
+    failed_resources: list[str] = field(default_factory=list)
 
     @property
     def png(self) -> bytes:
@@ -165,6 +167,7 @@ async def capture(
         watch.timings,
         codes=probe.get("codes", []),
         failed_images=list(dict.fromkeys(failed)),
+        failed_resources=list(document.failed_resources),
     )
 
 

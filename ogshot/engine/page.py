@@ -36,10 +36,16 @@ class Document:
         self._showed_remote = False
         # The page's viewport and scale (the browser context's until a render asks for another):
         # a render of a template of another size sets it, one of the same size skips the call.
-        # A render that names no size gets the context's own back.
-        self.size = self.base_size = size
+        # A render that names no size gets the context's own back. ``size`` starts unknown: the
+        # context's device scale factor does not reach captures made over our own CDP session
+        # (OGSHOT_DEVICE_SCALE_FACTOR=2 gave 1x images), so the first render always sets it.
+        self.base_size = size
+        self.size: Size | None = None
         # Image requests of the current document that were refused or got a 404, for warnings.
         self.failed_images: list[str] = []
+        # The same for stylesheets, scripts, fonts and frames: a template linking a CDN renders
+        # without it, so it is reported (and refused in strict mode), never silently cached.
+        self.failed_resources: list[str] = []
 
     def static_changed(self, digest: str) -> bool:
         """Record the static folder's digest for this render; True when it differs from the last
@@ -55,6 +61,7 @@ class Document:
         fresh = scripted or self.scripted
         self.scripted = scripted
         self.failed_images = []
+        self.failed_resources = []
         if not fresh:
             return None
         self.body = body
@@ -71,6 +78,11 @@ class Document:
         """The router refused or could not find an image the document asked for."""
         if len(self.failed_images) < 64 and url not in self.failed_images:
             self.failed_images.append(url)
+
+    def failed_resource(self, url: str) -> None:
+        """The router refused or could not find a stylesheet, script, font or frame."""
+        if len(self.failed_resources) < 64 and url not in self.failed_resources:
+            self.failed_resources.append(url)
 
     def needs_scrub(self, page: Page) -> bool:
         """Whether the page's storage must be wiped before the next render gets it.

@@ -4,8 +4,9 @@ The pipeline builds one :class:`Router` from its assets and hands it to the pool
 :meth:`Router.for_page` in front of each page it opens. A navigation to a document URL gets that
 page's current document; ``/static/`` files and allowed remote images get what
 :class:`~ogshot.engine.assets.Assets` has; other URLs on the page origin get a 404, and everything
-else is refused, so nothing a page asks for reaches the network through Chromium. An image that gets
-a 404 or is refused is noted on the page's document, for the render's warnings.
+else is refused, so nothing a page asks for reaches the network through Chromium. An image, and a
+stylesheet, script, font or frame, that gets a 404 or is refused is noted on the page's document,
+for the render's warnings: nothing is refused silently.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from ogshot.engine.page import ORIGIN, Document
 __all__ = ["Router"]
 
 Handler = Callable[[Route], Awaitable[None]]
+
+# Chromium's resource types whose loss changes the picture, besides images ("document": a frame,
+# or a navigation away from the document).
+REPORTED_TYPES = frozenset({"stylesheet", "script", "font", "document", "media"})
 
 
 class Router:
@@ -49,6 +54,8 @@ class Router:
                     return
                 if request.resource_type == "image":
                     document.failed_image(url)
+                elif request.resource_type in REPORTED_TYPES:
+                    document.failed_resource(url)
                 if url.startswith(ORIGIN):
                     await route.fulfill(status=404, body=b"not found")
                     return

@@ -336,8 +336,9 @@ _HEADERS = {
     "X-Ogshot-Error": {"description": "why the render failed", "schema": {"type": "string"}},
     "X-Ogshot-Warning": {
         "description": (
-            "what the image could not show: `missing-glyphs U+E000 ...; failed-images URL ...` "
-            "(absent when nothing is missing)"
+            "what the image could not show: `missing-glyphs U+E000 ...; failed-images URL ...; "
+            "failed-resources URL ...` (stylesheets, scripts, fonts, frames refused or not "
+            "found; absent when nothing is missing)"
         ),
         "schema": {"type": "string"},
     },

@@ -153,8 +153,9 @@ class Metrics:
         )
         self.warnings = Counter(
             "ogshot_render_warnings",
-            "Renders that drew a character no font has (missing_glyphs) or lost an image "
-            "(failed_images), by template and kind.",
+            "Renders that drew a character no font has (missing_glyphs), lost an image "
+            "(failed_images) or a stylesheet, script, font or frame (failed_resources), by "
+            "template and kind.",
             ["template", "kind"],
             registry=own,
         )

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Hashable, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -77,6 +78,7 @@ class Renderer:
             max_params=self.settings.max_params,
             max_param_length=self.settings.max_param_length,
             size=Size(self.settings.width, self.settings.height, self.settings.device_scale_factor),
+            css_cache=Path(self.settings.cache_dir) / "tailwind",  # compiled once per version
         )
         # The one change detector, in production too: a deploy that edits templates in place is
         # picked up. The studio's live reload listens to the same watcher.

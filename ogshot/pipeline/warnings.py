@@ -1,4 +1,5 @@
-"""What a render could not draw: characters no font has (tofu) and images that did not load.
+"""What a render could not draw: characters no font has (tofu), images that did not load, and
+stylesheets, scripts, fonts or frames that were refused or missing (failed resources).
 
 Missing glyphs are found by a cmap check, not by asking Chromium which fonts it used:
 
@@ -21,6 +22,10 @@ skin tone is drawn from the emoji font's ligatures.
 Failed images come from two places: the page's router records every image request it refused or
 answered 404 (:meth:`Document.failed_image <ogshot.engine.page.Document.failed_image>`), and the
 probe reports ``<img>`` elements that finished without pixels (a file that is not an image).
+Failed resources come from the router alone (:meth:`Document.failed_resource
+<ogshot.engine.page.Document.failed_resource>`): a ``<link rel=stylesheet>`` to a CDN that network
+isolation refuses, a ``/static/`` file that does not exist. Without them the page renders unstyled
+with a 200, so they are reported like a failed image, and strict mode refuses the render.
 """
 
 from __future__ import annotations
@@ -48,7 +53,9 @@ if TYPE_CHECKING:
     from ogshot.templates.catalog import Template
 
 __all__ = [
+    "KINDS",
     "NO_WARNINGS",
+    "PAGE_ORIGIN",
     "Coverage",
     "GlyphCheck",
     "Warnings",
@@ -189,14 +196,15 @@ class Warnings:
 
     missing_glyphs: tuple[int, ...] = ()  # code points, sorted
     failed_images: tuple[str, ...] = ()  # URLs, in the order they failed
+    failed_resources: tuple[str, ...] = ()  # stylesheets, scripts, fonts, frames: URLs
 
     def __bool__(self) -> bool:
-        return bool(self.missing_glyphs or self.failed_images)
+        return bool(self.missing_glyphs or self.failed_images or self.failed_resources)
 
     @property
     def kinds(self) -> list[str]:
-        """Metric labels: ``missing_glyphs``, ``failed_images``."""
-        return [k for k in ("missing_glyphs", "failed_images") if getattr(self, k)]
+        """Metric labels: ``missing_glyphs``, ``failed_images``, ``failed_resources``."""
+        return [k for k in KINDS if getattr(self, k)]
 
     def header(self) -> str:
         """``missing-glyphs U+E000 U+17000; failed-images /static/img/nope.png``: ASCII, one
@@ -208,6 +216,9 @@ class Warnings:
         if self.failed_images:
             images = _listed([_url(u) for u in self.failed_images])
             parts.append("failed-images " + " ".join(images))
+        if self.failed_resources:
+            resources = _listed([_url(u) for u in self.failed_resources])
+            parts.append("failed-resources " + " ".join(resources))
         text = "; ".join(parts)
         return text if len(text) <= MAX_HEADER else text[: MAX_HEADER - 3] + "..."
 
@@ -219,8 +230,9 @@ class Warnings:
             if not isinstance(value, str) or not value:
                 continue
             hits = [_u(c) for c in self.missing_glyphs if chr(c) in value]
-            if "/" in value:  # a URL or path parameter: the image it named
-                hits += [u for u in self.failed_images if u == value or u.endswith(value)]
+            if "/" in value:  # a URL or path parameter: the image or resource it named
+                failed = (*self.failed_images, *self.failed_resources)
+                hits += [u for u in failed if u == value or u.endswith(value)]
             if hits:
                 found[name] = hits
         return found
@@ -229,6 +241,7 @@ class Warnings:
         data: dict[str, Any] = {
             "missing_glyphs": [_u(c) for c in self.missing_glyphs][: MAX_LISTED * 4],
             "failed_images": [u[:300] for u in self.failed_images][:MAX_LISTED],
+            "failed_resources": [u[:300] for u in self.failed_resources][:MAX_LISTED],
         }
         if values is not None:
             data["parameters"] = self.by_parameter(values)
@@ -241,10 +254,17 @@ class Warnings:
             parts.append(f"no installed font can draw {listed}")
         if self.failed_images:
             parts.append(f"images failed to load: {', '.join(_listed(list(self.failed_images)))}")
+        if self.failed_resources:
+            listed = ", ".join(_listed(list(self.failed_resources)))
+            parts.append(
+                f"stylesheets, scripts, fonts or frames were refused or not found: {listed} "
+                "(pages reach no network: put the file in the static folder)"
+            )
         return "; ".join(parts)
 
 
 NO_WARNINGS = Warnings()
+KINDS = ("missing_glyphs", "failed_images", "failed_resources")  # bounded metric label values
 
 
 def dump_warnings(warnings: Warnings) -> str:
@@ -252,7 +272,12 @@ def dump_warnings(warnings: Warnings) -> str:
     if not warnings:
         return ""
     return json.dumps(
-        [list(warnings.missing_glyphs), list(warnings.failed_images)], separators=(",", ":")
+        [
+            list(warnings.missing_glyphs),
+            list(warnings.failed_images),
+            list(warnings.failed_resources),
+        ],
+        separators=(",", ":"),
     )
 
 
@@ -260,9 +285,12 @@ def load_warnings(text: str) -> Warnings:
     if not text:
         return NO_WARNINGS
     try:
-        glyphs, images = json.loads(text)
+        glyphs, images, *rest = json.loads(text)  # entries from before resources have two
+        resources = rest[0] if rest else []
         return Warnings(
-            missing_glyphs=tuple(int(c) for c in glyphs), failed_images=tuple(map(str, images))
+            missing_glyphs=tuple(int(c) for c in glyphs),
+            failed_images=tuple(map(str, images)),
+            failed_resources=tuple(map(str, resources)),
         )
     except (ValueError, TypeError):
         return NO_WARNINGS
@@ -278,12 +306,12 @@ def _listed(items: list[str]) -> list[str]:
     return [*items[:MAX_LISTED], f"(+{len(items) - MAX_LISTED} more)"]
 
 
-_PAGE_ORIGIN = re.compile(r"^https?://ogshot\.invalid(?=/)")
+PAGE_ORIGIN = re.compile(r"^https?://ogshot\.invalid(?=/)")  # left out of URLs shown
 
 
 def _url(url: str) -> str:
     """A URL for a header: the page's own origin left out, ASCII only, no spaces or ``;``."""
-    short = _PAGE_ORIGIN.sub("", url)
+    short = PAGE_ORIGIN.sub("", url)
     if short.startswith("data:"):
         short = short[:40] + "..."
     ascii_only = short.encode("ascii", "backslashreplace").decode()
@@ -305,7 +333,10 @@ class GlyphCheck:
 
     async def check(self, template: Template, values: Mapping[str, Any], shot: Capture) -> Warnings:
         if self.coverage is None:
-            return Warnings(failed_images=tuple(shot.failed_images))
+            return Warnings(
+                failed_images=tuple(shot.failed_images),
+                failed_resources=tuple(shot.failed_resources),
+            )
         if shot.codes and self._fonts_digest != template.static_digest:
             # The static folder changed: its web fonts may draw other characters now.
             await asyncio.to_thread(self.coverage.use_static, self.settings.static_dir)
@@ -313,6 +344,7 @@ class GlyphCheck:
         warnings = Warnings(
             missing_glyphs=tuple(self.coverage.missing(shot.codes)),
             failed_images=tuple(shot.failed_images),
+            failed_resources=tuple(shot.failed_resources),
         )
         if not warnings:
             return warnings

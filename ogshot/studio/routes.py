@@ -30,7 +30,7 @@ import re
 import signal
 import time
 import tomllib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -48,7 +48,9 @@ from ogshot.http.cache_control import cache_status
 from ogshot.http.errors import ErrorRoute
 from ogshot.http.query import query_params
 from ogshot.pipeline.renderer import Renderer
+from ogshot.pipeline.warnings import PAGE_ORIGIN
 from ogshot.studio import html as preview_html
+from ogshot.templates.catalog import Template
 from ogshot.templates.signing import signed_path
 from ogshot.templates.versions import VERSION_PARAM
 
@@ -181,6 +183,7 @@ def _describe(renderer: Renderer, name: str) -> dict[str, Any]:
         "width": width,
         "height": height,
         "signed": bool(settings.secrets),
+        "site_name": settings.site_name,  # og:site_name of a template without a site parameter
     }
 
 
@@ -229,9 +232,37 @@ async def render(request: Request) -> Response:
         headers["x-ogshot-variant"] = image.variant
     if image.warnings:
         headers["x-ogshot-warning"] = image.warnings.header()
-        # For the studio: each warning next to the field whose value holds it (ASCII JSON).
-        headers["x-ogshot-warnings"] = json.dumps(image.warnings.to_json(params))
+        # For the studio: each warning next to the field whose value holds it, and a refused
+        # stylesheet, script, font or frame next to the template line that asks for it (ASCII).
+        described = image.warnings.to_json(params)
+        described["lines"] = _lines_naming(
+            renderer.catalog.get(name), image.warnings.failed_resources
+        )
+        headers["x-ogshot-warnings"] = json.dumps(described)
     return Response(image.body, media_type=image.content_type, headers=headers)
+
+
+def _lines_naming(template: Template, urls: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """URL -> the file and line of the template (or a partial) that names it, from the catalog's
+    sources in memory. A URL a parameter gave is named by no line."""
+    loader = template.environment.loader
+    if loader is None or not urls:
+        return {}
+    own = f"{template.name}.html"
+    files = [own, *(f for f in loader.list_templates() if f != own)]
+    found: dict[str, dict[str, Any]] = {}
+    for url in urls[:16]:
+        needle = PAGE_ORIGIN.sub("", url)
+        for file in files:
+            try:
+                source = loader.get_source(template.environment, file)[0]
+            except jinja2.TemplateNotFound:
+                continue
+            at = source.find(needle)
+            if at >= 0:
+                found[url] = {"file": file, "line": source.count("\n", 0, at) + 1}
+                break
+    return found
 
 
 def _forced_variant(renderer: Renderer, name: str, params: dict[str, str]) -> str | None:

@@ -18,6 +18,7 @@ Files in sub-folders or starting with ``_`` are partials: usable by ``{% include
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
@@ -42,6 +43,8 @@ from ogshot.templates.digests import StaticDigest, file_stats, relative_to
 from ogshot.templates.fields import PARAM_NAME_RE, RESERVED_PARAMS, TYPES, Param, json_value
 from ogshot.templates.filters import FILTERS
 from ogshot.templates.jinja_errors import syntax_error_message
+from ogshot.templates.tailwind import Tailwind, inline
+from ogshot.templates.tailwind import version as tailwind_version
 from ogshot.templates.variants import Variants
 from ogshot.templates.versions import version_of
 
@@ -57,6 +60,7 @@ __all__ = [
 ]
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_COMPILERS = 4  # Tailwind CLIs run at once when many templates need CSS (a first start)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +77,10 @@ class Template:
     environment: jinja2.Environment = field(repr=False, compare=False)
     variants: Variants | None = None  # A/B variants, chosen per page (see variants.py)
     size: Size = DEFAULT_SIZE  # declared in the block, else the settings' size
+    # The template file and the partials it references (keys of the snapshot's sources).
+    dependencies: tuple[str, ...] = ()
+    tailwind: bool = False  # declared ``tailwind = true``: ``css`` is compiled for it
+    css: str = field(default="", repr=False)  # inlined into every document it renders
 
     @property
     def version(self) -> str:
@@ -95,6 +103,8 @@ class Template:
         }
         if self.variants is not None:
             out["variants"] = self.variants.describe()
+        if self.tailwind:
+            out["tailwind"] = True
         return out
 
     def examples(self) -> dict[str, Any]:
@@ -148,12 +158,20 @@ class Catalog:
         max_params: int = 32,
         max_param_length: int = 1000,
         size: Size = DEFAULT_SIZE,
+        css_cache: Path | None = None,
+        compile_css: bool = True,
     ) -> None:
+        """``css_cache``: where Tailwind templates' compiled CSS is kept (None: not kept).
+        ``compile_css=False``: versions and validation only, no CSS (what ``sign_url`` needs: it
+        must not run Tailwind in a web app's process)."""
         self.root = Path(templates_dir)
         self.size = size  # of a template that declares none
         self.max_params = max_params
         self.max_param_length = max_param_length
         self.static = StaticDigest(Path(static_dir))
+        self.tailwind = Tailwind(Path(static_dir), css_cache)
+        self.compile_css = compile_css
+        self._read_snapshot: _Snapshot | None = None  # as read: before digests and CSS
         self._snapshot: _Snapshot | None = None
         self._lock = threading.Lock()  # one refresh at a time
         # Counts the snapshots read: what is derived from the whole catalog (/templates.json) is
@@ -186,7 +204,7 @@ class Catalog:
     def refresh(self, changed: Collection[str] | None = None) -> None:
         """Read again what ``changed`` touches (everything when None). Blocking: off the loop."""
         with self._lock:
-            old = self._snapshot
+            old = self._read_snapshot
             if changed is None or old is None:
                 templates_changed = static_changed = True
                 named: Collection[str] = ()
@@ -202,7 +220,8 @@ class Catalog:
                 snapshot = old
             else:
                 return
-            self._snapshot = self._with_static(snapshot, self.static.digest)
+            self._read_snapshot = snapshot
+            self._snapshot = self._finish(snapshot, self.static.digest)
             self.generation += 1
 
     def _current(self) -> _Snapshot:
@@ -263,7 +282,8 @@ class Catalog:
         declared = bool(params) or _DECLARATION.match(source) is not None
         environment = strict if declared else lenient
         h = hashlib.sha256()
-        for dep in self._dependencies(file, sources, strict):
+        dependencies = self._dependencies(file, sources, strict)
+        for dep in dependencies:
             if dep in sources:  # a missing partial fails at render time, with its name
                 h.update(dep.encode() + b"\0" + sources[dep].encode() + b"\0")
                 with contextlib.suppress(Exception):  # reported with its line when rendered
@@ -278,6 +298,8 @@ class Catalog:
             environment=environment,
             variants=declaration.variants,
             size=declaration.size,
+            dependencies=tuple(dep for dep in dependencies if dep in sources),
+            tailwind=declaration.tailwind,
         )
 
     @staticmethod
@@ -301,18 +323,39 @@ class Catalog:
                 todo.append(key)
         return order
 
-    @staticmethod
-    def _with_static(snapshot: _Snapshot, static: str) -> _Snapshot:
+    def _finish(self, snapshot: _Snapshot, static: str) -> _Snapshot:
+        """The snapshot as read, with each template's digest over the static folder, and the CSS
+        of Tailwind templates (compiled only for a digest not seen before: a new version)."""
+        before = self._snapshot.templates if self._snapshot is not None else {}
         templates: dict[str, Template | TemplateError] = {}
+        to_compile: list[Template] = []
         for name, found in snapshot.templates.items():
-            if isinstance(found, Template) and found.static_digest != static:
-                found = dataclasses.replace(
-                    found,
-                    static_digest=static,
-                    digest=hashlib.sha256(f"{found.source_digest}:{static}".encode()).hexdigest(),
-                )
+            if isinstance(found, Template):
+                digest = _digest(found, static)
+                found = dataclasses.replace(found, static_digest=static, digest=digest)
+                if found.tailwind and self.compile_css:
+                    known = before.get(name)
+                    if isinstance(known, Template) and known.digest == digest:
+                        found = dataclasses.replace(found, css=known.css)
+                    else:
+                        to_compile.append(found)
             templates[name] = found
+        if not to_compile:
+            return dataclasses.replace(snapshot, templates=templates)
+        # Each compile is a subprocess that mostly waits: several run side by side.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=_COMPILERS) as compilers:
+            for template, compiled in zip(
+                to_compile, compilers.map(self._compiled, to_compile), strict=True
+            ):
+                templates[template.name] = compiled
         return dataclasses.replace(snapshot, templates=templates)
+
+    def _compiled(self, template: Template) -> Template | TemplateError:
+        try:
+            css = self.tailwind.css(template.name, template.digest, _sources_of(template))
+        except TemplateError as exc:
+            return exc
+        return dataclasses.replace(template, css=css)
 
     def validate(self, template: Template, raw: Mapping[str, Any]) -> dict[str, Any]:
         """Raw parameters -> the template's variables; InvalidParameter names the culprit."""
@@ -350,7 +393,8 @@ class Catalog:
 
     def render_html(self, template: Template, values: Mapping[str, Any]) -> str:
         try:
-            return template.environment.get_template(f"{template.name}.html").render(**values)
+            html = template.environment.get_template(f"{template.name}.html").render(**values)
+            return inline(html, template.css) if template.css else html
         except jinja2.TemplateSyntaxError as exc:
             message, line = syntax_error_message(exc, template.environment, template.name)
             raise TemplateError(message, template=template.name, line=line) from exc
@@ -365,6 +409,23 @@ class Catalog:
                 template=template.name,
                 line=_template_line(exc),
             ) from exc
+
+
+def _digest(template: Template, static: str) -> str:
+    """What the cache key and the version ``v`` use: the sources, the static folder (with
+    ``tailwind.css``) and, for a Tailwind template, the Tailwind version (another version may
+    generate other CSS from the same classes)."""
+    text = f"{template.source_digest}:{static}"
+    if template.tailwind:
+        text += f":tailwind={tailwind_version() or 'none'}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _sources_of(template: Template) -> dict[str, str]:
+    """The texts of the template file and its partials, from the snapshot (the template first)."""
+    loader = template.environment.loader
+    assert isinstance(loader, _Sources)
+    return {dep: loader.sources[dep] for dep in template.dependencies if dep in loader.sources}
 
 
 def canonical_params(values: Mapping[str, Any]) -> str:

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 DECLARATION = re.compile(r"^\s*\{#-?\s*ogshot\b(.*?)-?#\}", re.DOTALL)
-_TOP_KEYS = ("description", "width", "height", "scale", "params", "variants")
+_TOP_KEYS = ("description", "width", "height", "scale", "params", "variants", "tailwind")
 _VARIANT_KEYS = ("weight", "description")
 SIZE_RANGE = (200, 4096)  # CSS pixels, each side
 SCALE_RANGE = (1, 3)  # device pixels per CSS pixel
@@ -98,6 +98,7 @@ class Declaration:
     params: dict[str, Param] = dataclasses.field(default_factory=dict)
     variants: Variants | None = None
     size: Size = DEFAULT_SIZE
+    tailwind: bool = False  # compile the utility classes the template uses (tailwind.py)
 
 
 def parse_declaration(
@@ -135,7 +136,11 @@ def read_declaration(name: str, source: str, default: Size = DEFAULT_SIZE) -> De
     for pname, spec in specs.items():
         params[pname] = _param(block, pname, spec)
     variants = _variants(block, data["variants"], params) if "variants" in data else None
-    return Declaration(description, params, variants, _size(block, data, default))
+    tailwind = data.get("tailwind", False)
+    if not isinstance(tailwind, bool):
+        line = block.line_of("tailwind")
+        raise block.error(f"tailwind must be true or false, got {tailwind!r}", line)
+    return Declaration(description, params, variants, _size(block, data, default), tailwind)
 
 
 def _variants(block: _Block, spec: Any, params: dict[str, Param]) -> Variants:

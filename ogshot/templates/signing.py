@@ -249,6 +249,7 @@ def local_catalog(settings: Settings) -> Catalog:
         max_params=settings.max_params,
         max_param_length=settings.max_param_length,
         size=Size(settings.width, settings.height, settings.device_scale_factor),
+        compile_css=False,  # versions and validation need no CSS
     )
     catalog.refresh()
     _catalogs[key] = (stats, catalog)

@@ -385,9 +385,14 @@
     }
     const glyphs = warnings.missing_glyphs || [];
     const images = warnings.failed_images || [];
+    const resources = warnings.failed_resources || [];
+    const lines = warnings.lines || {};
     const parts = [];
     if (glyphs.length) parts.push(`no font for ${glyphs.join(" ")}`);
     if (images.length) parts.push(`failed: ${images.join(" ")}`);
+    // A stylesheet, script, font or frame the page could not load: with the line that asks for it.
+    const where = (url) => (lines[url] ? ` (${lines[url].file} line ${lines[url].line})` : "");
+    if (resources.length) parts.push(`refused or not found: ${resources.map((u) => u + where(u)).join(" ")}`);
     stat.textContent = `⚠ ${parts.join(" · ")}`;
     for (const [param, items] of Object.entries(warnings.parameters || {})) {
       const node = document.querySelector(`.field[data-param="${CSS.escape(param)}"]`);
@@ -396,7 +401,7 @@
       const imagesHere = items.filter((item) => !item.startsWith("U+"));
       const text = [
         glyphsHere.length ? `No installed font can draw ${glyphsHere.join(" ")}: it shows as a box` : "",
-        imagesHere.length ? `Image failed to load: ${imagesHere.join(" ")}` : "",
+        imagesHere.length ? `Failed to load: ${imagesHere.join(" ")}` : "",
       ].filter(Boolean).join(". ");
       node.classList.add("warned");
       node.querySelector(".field-error").textContent = text;
@@ -416,15 +421,25 @@
 
   // -- share mocks and embed code -----------------------------------------------------------
 
-  const SHARE_SOURCES = { title: ["title", "headline", "name"], description: ["subtitle", "description", "summary"], site: ["site", "site_name", "brand"] };
+  // Only parameters that mean the same thing: a "brand" may be a colour, a "name" of a product is
+  // no site name. og:site_name falls back to OGSHOT_SITE_NAME, then the domain.
+  const SHARE_SOURCES = { title: ["title", "headline", "name"], description: ["subtitle", "description", "summary"], site: ["site", "site_name"] };
+
+  // A declared parameter counts only when it holds text (not a colour, URL, number, ...).
+  function textParam(name) {
+    if (!state.template.declared) return true;
+    const param = state.template.params.find((p) => p.name === name);
+    return Boolean(param) && param.type === "str";
+  }
 
   function syncShareFields() {
     const strings = namedStrings();
     for (const [key, candidates] of Object.entries(SHARE_SOURCES)) {
       const input = $(`share-${key}`);
       if (input.dataset.touched) continue;
-      const source = candidates.find((c) => c in strings);
-      input.value = source ? strings[source] : key === "site" ? $("share-domain").value : "";
+      const source = candidates.find((c) => c in strings && textParam(c));
+      const fallback = key === "site" ? state.template.site_name || $("share-domain").value : "";
+      input.value = source ? strings[source] : fallback;
     }
   }
 

@@ -334,6 +334,23 @@ def test_scale_2_draws_twice_the_pixels_of_the_same_layout(app: TestClient) -> N
     assert 3.0 < ink_two / ink_one < 5.0
 
 
+def test_the_device_scale_factor_setting_scales_what_openapi_promises(tmp_path: Path) -> None:
+    settings = app_settings(tmp_path, device_scale_factor=2.0)
+    with TestClient(create_app(settings)) as client:
+        promised = client.get("/openapi.json").json()["paths"]["/og/card.{format}"]["get"]
+        assert promised["x-ogshot-size"]["pixels"] == {"width": 2400, "height": 1260}
+        card = client.get("/og/card.png", params={"title": "Sharp"}).content
+        image = image_of(card)
+        assert (image.width, image.height) == (2400, 1260)
+        # The 12 px corner square is 24 device pixels: the layout is drawn at twice the density.
+        assert pixel(card, 2399, 1259) == [255, 0, 0]
+        assert pixel(card, 2400 - 23, 1260 - 23) == [255, 0, 0]
+        assert pixel(card, 2400 - 25, 1260 - 25) == [255, 255, 255]
+        # A template that declares its size but no scale takes the setting's scale.
+        square = image_of(client.get("/og/square.png", params={"title": "x"}).content)
+        assert (square.width, square.height) == (2160, 2160)
+
+
 def test_the_size_is_in_the_cache_key() -> None:
     settings = Settings.load(environ={})
     keys = {

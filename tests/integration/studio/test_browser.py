@@ -23,7 +23,9 @@ from tests.support.live import WAIT_MS, Live, serve
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """A real uvicorn server in dev mode on a free loopback port, over a private template copy."""
     # A short render deadline keeps the timeout test short; renders here take ~0.2 s.
-    settings = make_settings(tmp_path_factory.mktemp("studio"), dev=True, render_timeout=4.0)
+    settings = make_settings(
+        tmp_path_factory.mktemp("studio"), dev=True, render_timeout=4.0, site_name="Example Site"
+    )
     with serve(settings) as server:
         yield server
 
@@ -421,6 +423,51 @@ def test_a_bad_value_marks_its_field_not_the_whole_page(page: Page, live: Live) 
     wait_for_new_image(page, etag)
     assert page.locator(".field.invalid").count() == 0
     assert "size=" not in page.locator("#og-url").input_value()
+
+
+BRANDED = """{#ogshot
+[params.title]
+type = "str"
+default = "Branded"
+[params.brand]
+type = "color"
+default = "#ff5500"
+#}
+<body style="margin:0;background:{{ brand }}"><h1>{{ title }}</h1></body>
+"""
+
+
+def test_og_site_name_comes_from_a_site_parameter_or_the_setting_never_another(
+    page: Page, live: Live
+) -> None:
+    # ``brand`` is a colour here: og:site_name is OGSHOT_SITE_NAME, not "#ff5500".
+    (live.templates / "branded.html").write_text(BRANDED)
+    open_studio(page, live, "branded")
+    page.wait_for_function("() => document.getElementById('meta-tags').textContent.length > 0")
+    meta = page.locator("#meta-tags").inner_text()
+    assert '<meta property="og:site_name" content="Example Site">' in meta
+    assert "#ff5500" not in meta
+    assert page.locator(".discord-site").inner_text() == "Example Site"
+    # A template with a site parameter names its own site.
+    open_studio(page, live, "article")
+    page.wait_for_function(
+        "() => document.getElementById('meta-tags').textContent.includes('og:site_name')"
+    )
+    meta = page.locator("#meta-tags").inner_text()
+    assert '<meta property="og:site_name" content="ogshot">' in meta
+
+
+def test_a_refused_stylesheet_shows_with_the_line_that_asks_for_it(page: Page, live: Live) -> None:
+    (live.templates / "cdn-linked.html").write_text(
+        '<!doctype html><html><head>\n<link rel="stylesheet" href="https://cdn.example/x.css">\n'
+        "</head><body><h1>{{ title }}</h1></body></html>"
+    )
+    open_studio(page, live, "cdn-linked")
+    page.wait_for_function(
+        "() => (document.getElementById('stat-warning') || {}).textContent?.includes('cdn.example')"
+    )
+    shown = page.locator("#stat-warning").inner_text()
+    assert "https://cdn.example/x.css (cdn-linked.html line 2)" in shown
 
 
 def test_an_undeclared_template_takes_key_value_lines(page: Page, live: Live) -> None:
