@@ -18,6 +18,7 @@ from ogshot.core.errors import OgshotError
 from ogshot.core.settings import Settings
 from ogshot.core.version import __version__
 from ogshot.http import admin
+from ogshot.http import warm as warming
 from ogshot.http.errors import ErrorRoute, error_response
 from ogshot.http.health import healthz, metrics_endpoint, openapi_json, readyz, sync_metrics
 from ogshot.http.middleware import Telemetry
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             tracking.init(settings.sentry_dsn, release=__version__)
         renderer = Renderer(settings, metrics=metrics, report_error=tracking.report)
         await renderer.start()
+        await renderer.warm.start()  # the warm lane: POST /admin/warm and refresh-ahead
         app.state.renderer = renderer  # for tests and tools that hold the app
         syncing = asyncio.ensure_future(sync_metrics(metrics, renderer)) if metrics else None
         if alerter is not None:
@@ -86,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/openapi.json", openapi_json, methods=["GET", "HEAD"]),
         Route("/templates.json", templates_json, methods=["GET", "HEAD"]),
         Route("/admin/purge", admin.purge, methods=["POST"]),
+        Route("/admin/warm", warming.warm, methods=["POST"]),
     ]
     metrics = Metrics() if settings.metrics else None
     alerter = Alerter(settings, _no_health) if settings.alert_webhook else None

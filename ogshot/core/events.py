@@ -34,6 +34,13 @@ class Events(Protocol):
 
     def image_rendered(self, template: str, fmt: str, timings: Mapping[str, float]) -> None: ...
 
+    def warm_rendered(self, refresh: bool) -> None:
+        """The warm lane made an image: warmed ahead of its first request, or (``refresh``)
+        made again before it aged (refresh-ahead)."""
+
+    def warm_queue(self, depth: int) -> None:
+        """Items waiting in the warm lane's queue (the fleet's, with Redis), or being made."""
+
 
 class ErrorReport(Protocol):
     """Where an unexpected render failure is sent (``ops.sentry.report`` in the server)."""

@@ -161,6 +161,9 @@ class Settings:
     alert_restarts: int = 3  # Chromium restarts in the window that alert
     alert_check_every: float = 5.0  # seconds between checks of the conditions
     site_name: str = ""  # the studio's og:site_name when a template has no site parameter
+    # An image fetched more than once is made again through the warm lane at this fraction of
+    # its TTL, so a popular image is never served stale or missed because it aged; 0: off.
+    refresh_ahead: float = 0.8
 
     def __post_init__(self) -> None:
         _check(self.port, "port", lambda v: 0 <= v <= 65535, "not a TCP port")
@@ -206,6 +209,7 @@ class Settings:
             # Named by its variable and the value hidden: the error is logged, and it is a secret.
             reason = "needs OGSHOT_SECRET: without a signing secret URLs are not checked at all"
             raise ConfigError("OGSHOT_VERIFY_SECRETS", "<hidden>", reason)
+        _check(self.refresh_ahead, "refresh_ahead", lambda v: 0 <= v < 1, "must be 0 (off) or <1")
         for host in self.remote_images:
             _check(host, "remote_images", _host_pattern, "not a host or *.domain pattern")
         for secret in self.secrets:  # HMAC with an empty key: anyone could sign (JSON array form)

@@ -8,6 +8,11 @@ full, or the wait is longer than ``queue_timeout``, they get :class:`Overloaded`
 A page that raised, timed out or crashed is closed and replaced in the background; a page whose
 document could have left state behind is scrubbed before it is lent again. Pages of a browser that
 died or was recycled are dropped as they come back, and the current browser gets new ones.
+
+Background work (warming, refresh-ahead) borrows with a :class:`Ticket`: it waits in a line of its
+own that is served only when no live request waits, and never takes the last idle page of a pool
+of two or more, so a live miss finds a page at once. A live request that comes to need a
+background render's image promotes its ticket into the live line.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from ogshot.engine.page_requests import Router
 from ogshot.engine.supervisor import Chromium
 from ogshot.templates.declarations import Size
 
-__all__ = ["Pool", "Slot", "scrub"]
+__all__ = ["Pool", "Slot", "Ticket", "scrub"]
 
 T = TypeVar("T")
 
@@ -58,6 +63,20 @@ class Slot:
     busy_since: float | None = None
 
 
+class Ticket:
+    """A background render's place in line (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.urgent = False  # a live request waits for this render: it borrows as one
+        self._pool: Pool | None = None
+        self._waiter: asyncio.Future[Slot] | None = None
+
+    def promote(self) -> None:
+        self.urgent = True
+        if self._pool is not None and self._waiter is not None:
+            self._pool._promote(self._waiter)
+
+
 class Pool:
     def __init__(self, settings: Settings, router: Router) -> None:
         self.settings = settings
@@ -66,6 +85,10 @@ class Pool:
         self.browser = Chromium(settings, self)
         self._idle: collections.deque[Slot] = collections.deque()
         self._waiters: collections.deque[asyncio.Future[Slot]] = collections.deque()
+        self._background: collections.deque[asyncio.Future[Slot]] = collections.deque()
+        # Idle pages background work leaves alone: one, unless the pool has only one page.
+        self.reserve = 1 if self.size > 1 else 0
+        self._spare: list[asyncio.Future[None]] = []  # see spare()
         self._slots: set[Slot] = set()
         self._starting = 0  # slots being created
         self._ids = itertools.count(1)
@@ -92,6 +115,10 @@ class Pool:
             if not waiter.done():
                 waiter.set_exception(Overloaded("ogshot is shutting down", retry_after=5))
         self._waiters.clear()
+        for waiter in self._background:
+            if not waiter.done():
+                waiter.set_exception(Overloaded("ogshot is shutting down", retry_after=5))
+        self._background.clear()
         for task in list(self._tasks):
             task.cancel()
         with contextlib.suppress(Exception):
@@ -112,6 +139,7 @@ class Pool:
             "busy": busy,
             "starting": self._starting,
             "queued": sum(1 for w in self._waiters if not w.done()),
+            "background_queued": sum(1 for w in self._background if not w.done()),
             "queue_limit": self.settings.effective_queue_size,
             "renders": self.renders,
             "browser_launches": self.browser.launches,
@@ -127,12 +155,18 @@ class Pool:
     # -- lending ---------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def lease(self, size: Size | None = None) -> AsyncIterator[Slot]:
+    async def lease(
+        self, size: Size | None = None, *, ticket: Ticket | None = None
+    ) -> AsyncIterator[Slot]:
         """Borrow a page for one render. An exception inside marks the page broken.
 
         ``size``: an idle page that already shows this size is preferred, since switching a page
-        to another size costs a render ~15-25 ms (README, "Writing templates")."""
-        slot = await self._acquire(size)
+        to another size costs a render ~15-25 ms (README, "Writing templates"). ``ticket``:
+        background work, lent a page only when live requests leave one (module docstring)."""
+        if ticket is not None and not ticket.urgent:
+            slot = await self._acquire_background(ticket)
+        else:
+            slot = await self._acquire(size)
         slot.busy_since = time.monotonic()
         try:
             yield slot
@@ -152,6 +186,7 @@ class Pool:
         *,
         time_limit: float,
         size: Size | None = None,
+        ticket: Ticket | None = None,
     ) -> T:
         """``await work(slot, seconds_left)`` on a leased page.
 
@@ -162,7 +197,7 @@ class Pool:
         started: float | None = None
         for attempt in (1, 2):
             try:
-                async with self.lease(size) as slot:
+                async with self.lease(size, ticket=ticket) as slot:
                     if started is None:
                         started = time.monotonic()
                     return await work(slot, time_limit - (time.monotonic() - started))
@@ -211,6 +246,79 @@ class Pool:
             with contextlib.suppress(ValueError):
                 self._waiters.remove(waiter)
 
+    async def _acquire_background(self, ticket: Ticket) -> Slot:
+        """A page for background work: waits (without a deadline) until live requests leave one
+        idle beyond the reserve, or until the ticket is promoted to the live line."""
+        if self._closing:
+            raise Overloaded("ogshot is shutting down", retry_after=5)
+        waiter: asyncio.Future[Slot] = asyncio.get_running_loop().create_future()
+        self._background.append(waiter)
+        ticket._pool, ticket._waiter = self, waiter
+        self._feed_background()
+        try:
+            return await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._hand_over(waiter.result())
+            raise
+        finally:
+            ticket._pool = ticket._waiter = None
+            with contextlib.suppress(ValueError):
+                self._background.remove(waiter)
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+
+    def _feed_background(self) -> None:
+        """Lend idle pages beyond the reserve to background waiters, when no live one waits."""
+        while self._background and not self._waiters and len(self._idle) > self.reserve:
+            waiter = self._background.popleft()
+            if waiter.done():
+                continue
+            slot = self._idle.popleft()
+            if not self._usable(slot):
+                self._background.appendleft(waiter)
+                self._discard(slot)
+                continue
+            waiter.set_result(slot)
+        if self._spare and self._has_spare():
+            for ready in self._spare:
+                if not ready.done():
+                    ready.set_result(None)
+            self._spare.clear()
+
+    def _has_spare(self) -> bool:
+        return (
+            not self._waiters
+            and not any(not w.done() for w in self._background)
+            and len(self._idle) > self.reserve
+        )
+
+    async def spare(self) -> None:
+        """Return once background work would be lent a page at once (what a warm worker waits
+        for before it takes an item, so that a busy node leaves items to idle ones)."""
+        while not self._has_spare():
+            ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._spare.append(ready)
+            try:
+                await ready
+            finally:
+                if ready in self._spare:
+                    self._spare.remove(ready)
+
+    def _promote(self, waiter: asyncio.Future[Slot]) -> None:
+        """A background waiter joins the live line (a live request now waits for its render)."""
+        if waiter.done():
+            return
+        with contextlib.suppress(ValueError):
+            self._background.remove(waiter)
+        self._waiters.append(waiter)
+        while self._idle and not waiter.done():
+            slot = self._idle.popleft()
+            if self._usable(slot):
+                self._hand_over(slot)
+            else:
+                self._discard(slot)
+
     def _release(self, slot: Slot, *, scrubbed: bool = False) -> None:
         if not self._usable(slot):
             self._discard(slot)
@@ -237,6 +345,7 @@ class Pool:
                 waiter.set_result(slot)
                 return
         self._idle.append(slot)
+        self._feed_background()
 
     def _usable(self, slot: Slot) -> bool:
         return (

@@ -27,25 +27,32 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ogshot.core.errors import BadRequest, FleetUnavailable, InvalidParameter, Unauthorized
-from ogshot.http.og import parse_og
+from ogshot.http.og import OgRequest, parse_og
 from ogshot.http.query import query_params
 
 if TYPE_CHECKING:
     from ogshot.pipeline.renderer import Renderer
 
-__all__ = ["purge"]
+__all__ = ["admin_renderer", "og_request_of", "purge", "read_json"]
 
 MAX_KEYS = 1000
 MAX_BODY = 256 * 1024
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 
 
-async def purge(request: Request) -> Response:
+def admin_renderer(request: Request) -> Renderer:
+    """The Renderer, for a request that carries the admin token (404 when admin is off, 401 on a
+    wrong or missing token): every /admin/... endpoint starts here."""
     renderer: Renderer = request.state.renderer
     token = renderer.settings.admin_token
     if not token:
         raise HTTPException(404)
     _authorize(request.headers.get("authorization", ""), token)
+    return renderer
+
+
+async def purge(request: Request) -> Response:
+    renderer = admin_renderer(request)
     what = await _body(request)
     try:
         if "template" in what:
@@ -81,16 +88,21 @@ def _authorize(header: str, token: str) -> None:
         raise Unauthorized("a valid 'Authorization: Bearer <OGSHOT_ADMIN_TOKEN>' is required")
 
 
-async def _body(request: Request) -> dict[str, Any]:
+async def read_json(request: Request, limit: int = MAX_BODY) -> Any:
+    """The request's JSON body, at most ``limit`` bytes (400 otherwise)."""
     raw = b""
     async for chunk in request.stream():
         raw += chunk
-        if len(raw) > MAX_BODY:
-            raise BadRequest(f"the body is over {MAX_BODY} bytes")
+        if len(raw) > limit:
+            raise BadRequest(f"the body is over {limit} bytes")
     try:
-        what = json.loads(raw or b"null")
+        return json.loads(raw or b"null")
     except ValueError as exc:
         raise BadRequest(f"the body is not valid JSON ({exc})") from None
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    what = await read_json(request)
     named = [k for k in ("keys", "url", "template") if isinstance(what, dict) and k in what]
     if len(named) != 1 or len(what) != 1:
         raise BadRequest(
@@ -115,10 +127,16 @@ def _keys(value: Any) -> list[str]:
     return list(dict.fromkeys(value))
 
 
-async def _key_of(renderer: Renderer, url: str) -> str:
-    """The cache key the server computes for an image URL, parsed as the /og routes parse it."""
+def og_request_of(renderer: Renderer, url: str) -> OgRequest:
+    """An image URL (path and query, scheme and host optional) parsed as the /og routes parse
+    it."""
     parts = urlsplit(url)
     scope = {"type": "http", "query_string": parts.query.encode()}
-    og = parse_og(unquote(parts.path), query_params(Request(scope), renderer.settings))
+    return parse_og(unquote(parts.path), query_params(Request(scope), renderer.settings))
+
+
+async def _key_of(renderer: Renderer, url: str) -> str:
+    """The cache key the server computes for an image URL, parsed as the /og routes parse it."""
+    og = og_request_of(renderer, url)
     job = await renderer.resolve(og.template, og.params, og.format)
     return job.key

@@ -190,6 +190,23 @@ class Metrics:
             registry=own,
         )
         self.purges = Counter("ogshot_purged_keys", "Cache keys removed by purges.", registry=own)
+        self.warm_renders = Counter(
+            "ogshot_warm_renders",
+            "Images the warm lane made ahead of their first request (POST /admin/warm).",
+            registry=own,
+        )
+        self.refresh_ahead_renders = Counter(
+            "ogshot_refresh_ahead_renders",
+            "Popular images the warm lane made again before they aged (OGSHOT_REFRESH_AHEAD).",
+            registry=own,
+        )
+        self.warm_queue_depth = Gauge(
+            "ogshot_warm_queue_depth",
+            "Warm items queued or being made (with Redis: the fleet's queue, the same on every "
+            "node).",
+            multiprocess_mode="max",
+            registry=own,
+        )
         # Read from the pool and the caches, which keep their own totals (see ``sync``).
         self.pages = Gauge(
             "ogshot_pool_pages",
@@ -258,6 +275,12 @@ class Metrics:
 
     def refreshed(self, ok: bool) -> None:
         self.refreshes.labels("ok" if ok else "error").inc()
+
+    def warm_rendered(self, refresh: bool) -> None:
+        (self.refresh_ahead_renders if refresh else self.warm_renders).inc()
+
+    def warm_queue(self, depth: int) -> None:
+        self.warm_queue_depth.set(depth)
 
     def singleflight_saved(self, scope: str) -> None:
         self.singleflight.labels(scope).inc()

@@ -10,6 +10,7 @@ both the Python API and what the HTTP app calls::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -36,9 +37,10 @@ from ogshot.engine.assets import Assets
 from ogshot.engine.capture import Capture, capture
 from ogshot.engine.encode import encode, normalize_format
 from ogshot.engine.page_requests import Router
-from ogshot.engine.pool import Pool, Slot
+from ogshot.engine.pool import Pool, Slot, Ticket
 from ogshot.engine.remote_images import RemoteImages
 from ogshot.pipeline.jobs import Image, Job
+from ogshot.pipeline.warm import WarmItem, WarmLane
 from ogshot.pipeline.warnings import GlyphCheck, dump_warnings
 from ogshot.templates.catalog import Catalog, Size, Template, canonical_params
 from ogshot.templates.variants import choose_variant
@@ -97,7 +99,16 @@ class Renderer:
         self._jobs: LRU[Job] = LRU(max_entries=10_000)
         self.glyphs = GlyphCheck(self.settings, metrics)  # what a render could not draw
         self._refresh_failed: LRU[float] = LRU(max_entries=10_000)  # key -> monotonic time
-        self._refreshing: set[asyncio.Task[Image]] = set()  # background refreshes, for close()
+        self._refreshing: set[asyncio.Task[Any]] = set()  # background refreshes, for close()
+        self._refresh_timers: set[asyncio.TimerHandle] = set()  # refresh-ahead, for close()
+        # Renders of the warm lane that wait for a page: a live request that needs one of them
+        # promotes its ticket, so it never waits behind warm work.
+        self._tickets: dict[str, Ticket] = {}
+        # key -> (stored_at of the copy served, its fetches, refresh queued): refresh-ahead.
+        self._fetches: LRU[tuple[float, int, bool]] = LRU(max_entries=10_000)
+        ttl, ahead = self.settings.cache_ttl, self.settings.refresh_ahead
+        self._refresh_ahead_at = ttl * ahead if ttl and ahead else 0.0  # age, seconds; 0: off
+        self.warm = WarmLane(self)  # started by the server (``warm.start()``)
 
     @property
     def cache(self) -> ImageCache:
@@ -121,6 +132,9 @@ class Renderer:
             await reads
 
     async def close(self) -> None:
+        await self.warm.close()
+        for timer in self._refresh_timers:
+            timer.cancel()
         for task in list(self._refreshing):  # requests are done by now: spare the browser
             task.cancel()
         if self._watch:
@@ -242,10 +256,18 @@ class Renderer:
         watch = Stopwatch()
         job = await self.resolve(template, params, format, variant=variant)
         watch.lap("validate")
-        return await self.answer(job, watch)
+        return await self.answer(job, watch, request=(template, params, format))
 
-    async def answer(self, job: Job, watch: Stopwatch | None = None) -> Image:
-        """The image of a resolved ``job``: from the cache, or rendered once (see :meth:`image`)."""
+    async def answer(
+        self,
+        job: Job,
+        watch: Stopwatch | None = None,
+        *,
+        request: tuple[str, Mapping[str, Any], str] | None = None,
+    ) -> Image:
+        """The image of a resolved ``job``: from the cache, or rendered once (see :meth:`image`).
+        ``request``: the (template, parameters, format) it was resolved from, which refresh-ahead
+        queues to make it again (without it, the image is not refreshed ahead)."""
         watch = watch or Stopwatch()
         hit = await self.layers.get(job.key, template=job.template.name)
         watch.lap("cache")
@@ -255,6 +277,8 @@ class Renderer:
                 self._refresh(job)
                 if self.metrics is not None:
                     self.metrics.stale_served()
+            elif self._refresh_ahead_at and request is not None:
+                self._count_fetch(job, hit, *request)
             return Image.of(job, hit, cached=True, timings=watch.timings, stale=state == "stale")
         # Single flight: identical concurrent misses share one render. The render runs as its own
         # task so that a client hanging up does not cancel it for the others.
@@ -263,9 +287,15 @@ class Renderer:
             task = asyncio.ensure_future(self._make(job))
             self._inflight[job.key] = task
             task.add_done_callback(lambda _t: self._inflight.pop(job.key, None))
-        elif self.metrics is not None:
-            self.metrics.singleflight_saved("local")
+        else:
+            ticket = self._tickets.get(job.key)
+            if ticket is not None:  # a warm render: it borrows as a live request from now on
+                ticket.promote()
+            if self.metrics is not None:
+                self.metrics.singleflight_saved("local")
         image = await asyncio.shield(task)
+        if self._refresh_ahead_at:
+            self._fetches.set(job.key, (0.0, 1, False))  # the copy it made: fetched once
         # The render's own stages after this request's (its key: same format, variant, version).
         return dataclasses.replace(image, timings={**watch.timings, **image.timings})
 
@@ -311,16 +341,86 @@ class Renderer:
         if self.metrics is not None:
             self.metrics.refreshed(exc is None)
 
+    def _count_fetch(
+        self, job: Job, entry: Entry, template: str, params: Mapping[str, Any], format: str
+    ) -> None:
+        """Refresh-ahead: once a copy is fetched a second time, its render through the warm lane
+        is planned for when it is ``refresh_ahead`` x TTL old, so that a popular image is made
+        again before it turns stale, whenever its next request comes."""
+        stored_at, fetches, planned = self._fetches.get(job.key) or (entry.stored_at, 0, False)
+        if stored_at not in (entry.stored_at, 0.0):  # a newer copy: a new lifetime
+            fetches, planned = 0, False
+        fetches += 1
+        plan = fetches > 1 and not planned and self.warm.running
+        self._fetches.set(job.key, (entry.stored_at, fetches, planned or plan))
+        if not plan:
+            return
+        item = WarmItem(template, dict(params), format, refresh=True)
+        delay = max(0.0, entry.stored_at + self._refresh_ahead_at - time.time())
+        timer: asyncio.TimerHandle | None = None
+
+        def submit() -> None:
+            if timer is not None:
+                self._refresh_timers.discard(timer)
+            task = asyncio.ensure_future(self.warm.submit([(job.key, item)]))
+            self._refreshing.add(task)
+            task.add_done_callback(self._refreshing.discard)
+            task.add_done_callback(_queued)
+
+        timer = asyncio.get_running_loop().call_later(delay, submit)
+        self._refresh_timers.add(timer)
+
+    async def prewarm(self, item: WarmItem) -> str:
+        """Make ``item``'s image unless it is cached (fresh, or for a refresh: younger than
+        refresh-ahead): ``"cached"``, ``"joined"`` (a render of it was running) or
+        ``"rendered"``. Borrows pages as background work (see ``engine/pool.py``)."""
+        job = await self.resolve(item.template, item.params, item.format)
+        if not await self._wanted(job, item.refresh):
+            return "cached"
+        task = self._inflight.get(job.key)
+        if task is not None:
+            with contextlib.suppress(Exception):  # its own requester hears of a failure
+                await asyncio.shield(task)
+            return "joined"
+        ticket = Ticket()
+        task = asyncio.ensure_future(self._make(job, ticket=ticket))
+        self._inflight[job.key] = task
+        self._tickets[job.key] = ticket
+        task.add_done_callback(lambda _t: self._inflight.pop(job.key, None))
+        task.add_done_callback(lambda _t: self._tickets.pop(job.key, None))
+        await asyncio.shield(task)
+        if self.metrics is not None:
+            self.metrics.warm_rendered(item.refresh)
+        return "rendered"
+
+    async def _wanted(self, job: Job, refresh: bool) -> bool:
+        """Whether a warm item still needs a render: nothing cached, or (refresh) a copy old
+        enough that another node has not already replaced it in Redis."""
+        entry = await self.layers.get(job.key, template=job.template.name)
+        if entry is None:
+            return True
+        if not refresh:
+            return self._freshness(entry) != "fresh"
+        if time.time() - entry.stored_at < self._refresh_ahead_at:
+            return False
+        fleet = self.layers.fleet
+        if fleet is not None:
+            shared = await fleet.get(job.key)
+            if shared is not None and shared.stored_at > entry.stored_at:
+                await self.layers.put(job.key, shared, shared=False)
+                return time.time() - shared.stored_at >= self._refresh_ahead_at
+        return True
+
     def cache_sizes(self) -> list[tuple[str, int, int]]:
         """(layer, entries, bytes) of this node's cache layers; blocking."""
         return self.layers.sizes()
 
-    async def _make(self, job: Job) -> Image:
+    async def _make(self, job: Job, *, ticket: Ticket | None = None) -> Image:
         """Render ``job``, once fleet-wide: with Redis, the node that takes the key's lock renders
         and the others wait for its image (and render themselves if it goes away without one)."""
         fleet = self.layers.fleet
         if fleet is None:
-            return await self._render(job)
+            return await self._render(job, ticket)
         watch = Stopwatch()
         # A waiter gives up when a render of its own would have had to be done.
         deadline = time.monotonic() + self.settings.queue_timeout + self.settings.render_timeout
@@ -335,7 +435,7 @@ class Renderer:
                 return Image.of(job, found, cached=False, timings=watch.timings)
             lock = await fleet.lock(job.key)  # its holder went away: one waiter takes over
         try:
-            return await self._render(job)
+            return await self._render(job, ticket)
         finally:
             await fleet.unlock(lock)
 
@@ -345,7 +445,7 @@ class Renderer:
         ttl = self.settings.cache_ttl
         return max(time.time() - ttl if ttl else 0.0, self.layers.made_after(job.template.name))
 
-    async def _render(self, job: Job) -> Image:
+    async def _render(self, job: Job, ticket: Ticket | None = None) -> Image:
         watch = Stopwatch()
         try:
             html = self.catalog.render_html(job.template, job.variables)
@@ -367,7 +467,10 @@ class Renderer:
 
             # On a crashed page or a killed Chromium, the pool tries once more on a fresh page.
             shot = await self.pool.run(
-                attempt, time_limit=self.settings.render_timeout, size=job.template.size
+                attempt,
+                time_limit=self.settings.render_timeout,
+                size=job.template.size,
+                ticket=ticket,
             )
             watch.timings.update(shot.timings)
             watch.restart()
@@ -391,6 +494,11 @@ class Renderer:
         if self.metrics is not None:
             self.metrics.image_rendered(job.template.name, job.format, watch.timings)
         return Image.of(job, entry, cached=False, timings=watch.timings, warnings=warnings)
+
+
+def _queued(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("queueing a refresh-ahead failed: %s", task.exception())
 
 
 def _fleet(settings: Settings) -> Fleet | None:
