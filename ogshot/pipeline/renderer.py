@@ -388,6 +388,9 @@ class Renderer:
         self._tickets[job.key] = ticket
         task.add_done_callback(lambda _t: self._inflight.pop(job.key, None))
         task.add_done_callback(lambda _t: self._tickets.pop(job.key, None))
+        self._refreshing.add(task)  # cancelled by close(), like a refresh
+        task.add_done_callback(self._refreshing.discard)
+        task.add_done_callback(_retrieved)  # the lane reports a failure; no asyncio warning
         await asyncio.shield(task)
         if self.metrics is not None:
             self.metrics.warm_rendered(item.refresh)
@@ -401,14 +404,17 @@ class Renderer:
             return True
         if not refresh:
             return self._freshness(entry) != "fresh"
-        if time.time() - entry.stored_at < self._refresh_ahead_at:
+        # Half the refresh age: a copy that young was made again already (a timer firing a
+        # moment early must not count its own copy as new).
+        young = self._refresh_ahead_at / 2
+        if time.time() - entry.stored_at < young:
             return False
         fleet = self.layers.fleet
         if fleet is not None:
             shared = await fleet.get(job.key)
             if shared is not None and shared.stored_at > entry.stored_at:
                 await self.layers.put(job.key, shared, shared=False)
-                return time.time() - shared.stored_at >= self._refresh_ahead_at
+                return time.time() - shared.stored_at >= young
         return True
 
     def cache_sizes(self) -> list[tuple[str, int, int]]:
@@ -494,6 +500,11 @@ class Renderer:
         if self.metrics is not None:
             self.metrics.image_rendered(job.template.name, job.format, watch.timings)
         return Image.of(job, entry, cached=False, timings=watch.timings, warnings=warnings)
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _queued(task: asyncio.Future[None]) -> None:
