@@ -351,6 +351,12 @@ def bench(
     help="Read and fill the configured cache (OGSHOT_CACHE_DIR, OGSHOT_REDIS_URL) instead of "
     "a private one removed after the build.",
 )
+@click.option(
+    "--server",
+    default="",
+    help="Download the images from this running fleet (its load balancer) instead of rendering "
+    "them here; URLs are signed with OGSHOT_SECRET.",
+)
 def build(
     manifest: Path,
     output: str,
@@ -363,6 +369,7 @@ def build(
     force: bool,
     progress: bool | None,
     use_cache: bool,
+    server: str,
 ) -> None:
     """Pre-generate the images of MANIFEST (.csv, .jsonl or sitemap .xml) into a folder or a
     bucket, with a mapping file (row -> path, URL). Exits 1 if any row failed."""
@@ -386,6 +393,7 @@ def build(
                 progress=sys.stderr.isatty() if progress is None else progress,
                 notice=lambda text: click.echo(text, err=True),
                 use_cache=use_cache,
+                server=server,
             )
         )
     except OgshotError as exc:
@@ -474,6 +482,57 @@ def init(directory: Path, force: bool) -> None:
     click.echo("  ogshot templates                                   # what you can render")
     click.echo('  ogshot render article "title=Hello world" -o hello.png')
     click.echo("  ogshot serve --dev        # the studio at http://127.0.0.1:8000/preview")
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option(
+    "--server",
+    envvar="OGSHOT_SERVER",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="A running node (with Redis, the whole fleet shares the queue); OGSHOT_SERVER.",
+)
+@click.option("--token", envvar="OGSHOT_ADMIN_TOKEN", default="", help="OGSHOT_ADMIN_TOKEN.")
+@click.option("--format", "fmt", default="png", show_default=True, help="For manifest rows.")
+@click.option("--template", default=None, help="Template of rows that name none (sitemaps).")
+@click.option("--param", "rules", multiple=True, help="Sitemap rule key=pattern (as for build).")
+def warm(
+    sources: tuple[str, ...],
+    server: str,
+    token: str,
+    fmt: str,
+    template: str | None,
+    rules: tuple[str, ...],
+) -> None:
+    """Make images before their first request: each SOURCE is an /og URL or a manifest file
+    (.csv, .jsonl or sitemap .xml, as for build), sent to POST /admin/warm. Exits 1 if any
+    item was refused."""
+    from ogshot.batch.manifests import read_manifest
+    from ogshot.batch.warm import send_warm
+
+    if not token:
+        raise click.ClickException("OGSHOT_ADMIN_TOKEN is not set (the server's admin token)")
+    urls: list[str] = []
+    rows = []
+    try:
+        for source in sources:
+            if source.startswith(("/og", "http://", "https://")):
+                urls.append(source)
+            else:
+                rows.extend(read_manifest(Path(source), template=template, rules=_pairs(rules)))
+        result = send_warm(server, token, urls=urls, rows=rows, format=fmt)
+    except OgshotError as exc:
+        raise click.ClickException(exc.message) from None
+    for source, reason in result.refused:
+        click.echo(f"refused: {source}: {reason}", err=True)
+    click.echo(
+        f"{result.queued} queued, {len(result.refused)} refused of {result.sent} "
+        f"(lane: {result.lane or '?'})",
+        err=True,
+    )
+    if result.refused:
+        click.get_current_context().exit(1)
 
 
 def main() -> None:

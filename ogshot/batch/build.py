@@ -8,6 +8,10 @@ An image's name holds a hash of ogshot's cache key (template version, parameters
 encoder settings), so a file that exists is the right picture: a resumed build skips it without
 reading it, and a template edit gives new names instead of stale images. A row that fails is
 reported with its reason and the others go on.
+
+With ``server`` (``ogshot build --server URL``) the images come from a running fleet, downloaded
+from their signed URLs (``remote.py``), instead of a local Chromium; the plan, the resumability and
+the mapping file are the same (the plan reads the same templates to name the images).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import logging
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +43,7 @@ from rich.text import Text
 
 from ogshot.batch.manifests import Row
 from ogshot.batch.outputs import Output
+from ogshot.batch.remote import FleetClient
 from ogshot.core.errors import OgshotError
 from ogshot.core.settings import Settings
 from ogshot.core.version import __version__
@@ -50,6 +55,7 @@ __all__ = ["MAPPING_FILE", "BuildReport", "Target", "build", "output_path"]
 log = logging.getLogger("ogshot")
 
 MAPPING_FILE = "ogshot-build.json"
+REMOTE_CONCURRENCY = 8  # downloads in flight from a fleet, unless --concurrency says
 # Honest because a name changes whenever the picture would: see output_path.
 IMMUTABLE = "public, max-age=31536000, immutable"
 _EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
@@ -111,14 +117,18 @@ async def build(
     progress: bool = False,
     notice: Callable[[str], None] = log.info,
     use_cache: bool = False,
+    server: str = "",
 ) -> BuildReport:
     """Render every row of ``rows`` that ``output`` lacks (all of them with ``force``) and write
     the mapping file; never raises for one row, only when the output cannot be listed or the
     mapping file cannot be written. ``use_cache``: read and fill the cache the settings name
-    (disk and Redis); by default a build renders with a private cache it removes after."""
+    (disk and Redis); by default a build renders with a private cache it removes after.
+    ``server``: download the images from this fleet instead of rendering them."""
     report = BuildReport(rows=len(rows))
     with contextlib.ExitStack() as scratch:
-        if not use_cache:
+        if server:
+            notice(f"downloading the images from {server}")
+        elif not use_cache:
             # A build is its own process: it neither reads images another process cached (a
             # "render" of 0.0 s from a fleet's Redis) nor fills the server's caches.
             folder = scratch.enter_context(tempfile.TemporaryDirectory(prefix="ogshot-build-"))
@@ -138,6 +148,7 @@ async def build(
             public_base_url,
             progress,
             notice,
+            server,
         )
 
 
@@ -152,6 +163,7 @@ async def _build(
     public_base_url: str,
     progress: bool,
     notice: Callable[[str], None],
+    server: str,
 ) -> BuildReport:
     renderer = Renderer(settings, watch=False)  # one pass: the templates are read once
     try:
@@ -172,10 +184,19 @@ async def _build(
                 f"there (--force renders them again)"
             )
         if todo:
-            await renderer.start()
-            width = concurrency or settings.pool_size * 2
             started = time.perf_counter()
-            errors = await _render_all(renderer, output, list(todo.values()), width, progress)
+            if server:
+                width = concurrency or REMOTE_CONCURRENCY
+                async with FleetClient(server, settings, concurrency=width) as fleet:
+                    errors = await _render_all(
+                        _downloader(fleet), output, list(todo.values()), width, progress
+                    )
+            else:
+                await renderer.start()
+                width = concurrency or settings.pool_size * 2
+                errors = await _render_all(
+                    _renderer(renderer), output, list(todo.values()), width, progress
+                )
             report.rendered_seconds = time.perf_counter() - started
             for target in targets:  # rows that share an image share its fate
                 if target.path in errors:
@@ -240,10 +261,30 @@ async def _pin(
     return targets
 
 
+# An image and its Content-Type, made by the local Renderer or downloaded from a fleet.
+Make = Callable[[Target], Awaitable[tuple[bytes, str]]]
+
+
+def _renderer(renderer: Renderer) -> Make:
+    async def make(target: Target) -> tuple[bytes, str]:
+        image = await renderer.answer(target.job)
+        return image.body, image.content_type
+
+    return make
+
+
+def _downloader(fleet: FleetClient) -> Make:
+    async def make(target: Target) -> tuple[bytes, str]:
+        fetched = await fleet.image(target.row.template, dict(target.row.params), target.format)
+        return fetched.body, fetched.content_type
+
+    return make
+
+
 async def _render_all(
-    renderer: Renderer, output: Output, targets: list[Target], concurrency: int, progress: bool
+    make: Make, output: Output, targets: list[Target], concurrency: int, progress: bool
 ) -> dict[str, str]:
-    """Render and write ``targets``; returns path -> reason for those that failed."""
+    """Make and write ``targets``; returns path -> reason for those that failed."""
     errors: dict[str, str] = {}
     pending = iter(targets)
     with _progress_bar(progress) as bar:
@@ -252,12 +293,12 @@ async def _render_all(
         async def worker() -> None:
             for target in pending:  # one shared iterator: each target goes to one worker
                 try:
-                    image = await renderer.answer(target.job)
+                    body, content_type = await make(target)
                     await asyncio.to_thread(
                         output.write,
                         target.path,
-                        image.body,
-                        content_type=image.content_type,
+                        body,
+                        content_type=content_type,
                         cache_control=IMMUTABLE,
                     )
                 except Exception as exc:  # one row's failure never stops the others
