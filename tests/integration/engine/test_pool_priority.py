@@ -1,0 +1,94 @@
+"""The pool lends to live requests first: background work (a Ticket) gets a page only when no
+live request waits and one is idle beyond the reserve; a promoted ticket borrows as a live
+request. Real Chromium pages."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from ogshot.engine.pool import Pool, Slot, Ticket
+from ogshot.pipeline.renderer import Renderer
+from tests.support.helpers import make_settings
+
+
+async def _borrow(renderer: Renderer, order: list[str], name: str, ticket: Ticket | None) -> Slot:
+    async with renderer.pool.lease(ticket=ticket) as slot:
+        order.append(name)
+        await asyncio.sleep(0.05)
+        return slot
+
+
+async def _settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def test_a_live_request_that_came_later_gets_the_page_before_background_work(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> list[str]:
+        async with Renderer(make_settings(tmp_path, pool_size=1)) as renderer:
+            order: list[str] = []
+            assert renderer.pool.reserve == 0  # a single page is lent to background work too
+            async with renderer.pool.lease():  # the only page, busy
+                background = asyncio.ensure_future(_borrow(renderer, order, "warm", Ticket()))
+                await _settle()
+                live = asyncio.ensure_future(_borrow(renderer, order, "live", None))
+                await _settle()
+                stats = renderer.pool.stats()
+                assert (stats["queued"], stats["background_queued"]) == (1, 1)
+            await asyncio.gather(background, live)
+            return order
+
+    assert asyncio.run(scenario()) == ["live", "warm"]
+
+
+def test_background_work_leaves_one_page_idle_for_live_requests(tmp_path: Path) -> None:
+    async def hold(pool: Pool, got: asyncio.Event, done: asyncio.Event) -> None:
+        async with pool.lease(ticket=Ticket()):
+            got.set()
+            await done.wait()
+
+    async def scenario() -> None:
+        async with Renderer(make_settings(tmp_path, pool_size=2)) as renderer:
+            pool = renderer.pool
+            assert pool.reserve == 1
+            await asyncio.wait_for(pool.spare(), 10)  # two idle pages: one to spare
+            first_got, second_got, done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+            first = asyncio.ensure_future(hold(pool, first_got, done))
+            await asyncio.wait_for(first_got.wait(), 10)
+            assert pool.stats()["idle"] == 1
+            second = asyncio.ensure_future(hold(pool, second_got, done))
+            spare = asyncio.ensure_future(pool.spare())
+            await _settle()
+            assert not second_got.is_set()  # the last idle page is kept for live requests
+            assert not spare.done()
+            async with pool.lease():  # a live request takes it at once
+                assert pool.stats()["idle"] == 0
+            await _settle()
+            assert not second_got.is_set()  # one idle page again: still the reserve
+            done.set()  # the first background lease ends: two idle, one for the second
+            await asyncio.wait_for(second_got.wait(), 10)
+            await asyncio.gather(first, second)
+            await asyncio.wait_for(spare, 10)
+
+    asyncio.run(scenario())
+
+
+def test_a_promoted_ticket_joins_the_live_line(tmp_path: Path) -> None:
+    async def scenario() -> list[str]:
+        async with Renderer(make_settings(tmp_path, pool_size=1)) as renderer:
+            order: list[str] = []
+            async with renderer.pool.lease():
+                ticket = Ticket()
+                warm = asyncio.ensure_future(_borrow(renderer, order, "warm", ticket))
+                await _settle()
+                ticket.promote()  # a live request now waits for this render
+                later = asyncio.ensure_future(_borrow(renderer, order, "live", None))
+                await _settle()
+                assert renderer.pool.stats()["queued"] == 2
+            await asyncio.gather(warm, later)
+            return order
+
+    assert asyncio.run(scenario()) == ["warm", "live"]
