@@ -348,6 +348,8 @@ class Renderer:
         is planned for when it is ``refresh_ahead`` x TTL old, so that a popular image is made
         again before it turns stale, whenever its next request comes."""
         stored_at, fetches, planned = self._fetches.get(job.key) or (entry.stored_at, 0, False)
+        if planned and stored_at == entry.stored_at:
+            return  # the hit path of a popular image: one dictionary read
         if stored_at not in (entry.stored_at, 0.0):  # a newer copy: a new lifetime
             fetches, planned = 0, False
         fetches += 1
