@@ -2,8 +2,9 @@
 
 Each image is downloaded from its signed ``/og`` URL (signed with ``OGSHOT_SECRET`` as the fleet
 checks it) through the fleet's load balancer, with httpx; a 503 (a node overloaded or restarting)
-or a dropped connection is tried again after a pause (``Retry-After`` when the node says one), up
-to ``ATTEMPTS`` times. Anything else that is not a 200 is the row's error, with the server's
+or a dropped connection is tried again after a pause (``Retry-After`` when the node says one, with
+jitter so that the downloads turned away together do not all come back together), up to
+``ATTEMPTS`` times. Anything else that is not a 200 is the row's error, with the server's
 JSON ``error``.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from dataclasses import dataclass
 
 import httpx
@@ -21,7 +23,7 @@ from ogshot.templates.signing import signed_path
 
 __all__ = ["ATTEMPTS", "Fetched", "FleetClient"]
 
-ATTEMPTS = 5
+ATTEMPTS = 8
 FIRST_PAUSE, MAX_PAUSE = 0.5, 10.0  # seconds between attempts, doubling
 TIMEOUT = 60.0  # seconds per download (a miss waits for its render on the node)
 
@@ -66,7 +68,7 @@ class FleetClient:
                 if response.status_code != 503 or attempt == ATTEMPTS:
                     raise OgshotError(_reason(response, attempt))
                 pause = _retry_after(response, pause)
-            await asyncio.sleep(pause)
+            await asyncio.sleep(pause * random.uniform(0.5, 1.5))
             pause = min(pause * 2, MAX_PAUSE)
         raise AssertionError("unreachable")
 

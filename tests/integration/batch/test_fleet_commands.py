@@ -152,3 +152,38 @@ def _warm_renders(server: Server) -> float:
     found = re.search(r"^ogshot_warm_renders_total (\S+)$", server.get("/metrics").text, re.M)
     assert found is not None
     return float(found.group(1))
+
+
+def test_build_through_a_busy_server_retries_its_503s(
+    tmp_path: Path, env: dict[str, str], settings: Settings
+) -> None:
+    # One page and one place in its queue, given up on after 50 ms: of 4 downloads at once, some
+    # are 503 Overloaded at first.
+    busy_env = serve_env(
+        tmp_path,
+        OGSHOT_TEMPLATES_DIR=str(settings.templates_dir),
+        OGSHOT_STATIC_DIR=str(settings.static_dir),
+        OGSHOT_CACHE_DIR=str(tmp_path / "busy-cache"),
+        OGSHOT_SECRET=SECRET,
+        OGSHOT_QUEUE_SIZE="1",
+        OGSHOT_QUEUE_TIMEOUT="0.05",
+    )
+    manifest, out = tmp_path / "many.csv", tmp_path / "out"
+    manifest.write_text("template,title\n" + "".join(f"minimal,Busy {i}\n" for i in range(8)))
+    with Server(env=busy_env, cwd=tmp_path) as busy:
+        result = run(
+            env, "build", str(manifest), "-o", str(out), "--server", busy.base,
+            "--concurrency", "4",
+        )  # fmt: skip
+        overloaded = sum(
+            float(v)
+            for v in re.findall(
+                r'^ogshot_requests_total\{[^}]*status="503"[^}]*\} (\S+)$',
+                busy.get("/metrics").text,
+                re.M,
+            )
+        )
+    assert result.exit_code == 0, result.output
+    assert "8 written, 0 skipped (already there), 0 failed of 8 rows" in result.output
+    assert overloaded > 0  # the server did turn requests away, and each was tried again
+    assert len(list(out.glob("minimal/*.png"))) == 8
