@@ -119,7 +119,7 @@ def test_each_item_is_validated_as_the_server_would(warm: TestClient) -> None:
     refused = {r["index"]: r for r in body["refused"]}
     assert sorted(refused) == [1, 2, 3, 4]
     assert refused[1]["kind"] == "not_found" and "'minimall'" in refused[1]["error"]
-    assert "minimal" in refused[1]["detail"]["available"]  # what exists, to pick from
+    assert refused[1]["detail"]["suggestion"] == "minimal"  # the near miss, as /og names it
     assert refused[2]["kind"] == "format"
     assert refused[3]["kind"] == "parameter" and "nonsense" in refused[3]["error"]
     assert refused[4]["kind"] == "parameter" and "/og" in refused[4]["error"]
