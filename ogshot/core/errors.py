@@ -13,6 +13,7 @@ OgshotError (500, internal)
 ├── TemplateNotFound (404, not_found)     names the templates that exist, and the nearest
 ├── RequestTooLarge (414, too_large)      query string or data too long
 ├── Unrenderable (422, unrenderable)      strict mode: missing glyphs or failed images; never cached
+├── OverBudget (422, over_budget)         no encoding fits the byte budget (max_kb); never cached
 ├── Overloaded (503, overloaded)          no page free in time; Retry-After
 ├── FleetUnavailable (503, fleet_unavailable)  Redis unreachable: a purge did not happen
 └── RenderFailed (500, render)            image routes: the fallback image, never cached
@@ -39,6 +40,7 @@ __all__ = [
     "InvalidFormat",
     "InvalidParameter",
     "OgshotError",
+    "OverBudget",
     "Overloaded",
     "RemoteImageError",
     "RenderFailed",
@@ -158,6 +160,17 @@ class Unrenderable(OgshotError):
 
     status = 422
     kind = "unrenderable"
+
+    def __init__(self, message: str, *, detail: dict[str, Any]) -> None:
+        super().__init__(message, detail=detail)
+
+
+class OverBudget(OgshotError):
+    """No encoding of the image fits its byte budget (``max_kb``). JSON, never cached; ``detail``
+    has the budget, the smallest size reached (bytes) and how it was reached."""
+
+    status = 422
+    kind = "over_budget"
 
     def __init__(self, message: str, *, detail: dict[str, Any]) -> None:
         super().__init__(message, detail=detail)

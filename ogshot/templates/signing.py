@@ -41,6 +41,7 @@ from urllib.parse import quote
 from ogshot.core.errors import Forbidden, InvalidFormat, OgshotError, RequestTooLarge
 from ogshot.core.formats import normalize_format
 from ogshot.core.settings import Settings
+from ogshot.templates.budgets import split_budget
 from ogshot.templates.versions import VERSION_PARAM, check_version, split_version
 
 if TYPE_CHECKING:
@@ -268,4 +269,5 @@ def validate_request(
         raise InvalidFormat(f"unknown format {fmt!r} (use png, jpg, jpeg or webp)")
     carried = {k: _text(v) for k, v in params.items() if k != SIGNATURE_PARAM}
     values, _requested = split_version(carried)  # any well-formed version is taken
+    values, _budget = split_budget(values)  # a byte budget out of range is a 400
     catalog.validate(found, values)
