@@ -14,6 +14,8 @@ OgshotError (500, internal)
 ├── RequestTooLarge (414, too_large)      query string or data too long
 ├── Unrenderable (422, unrenderable)      strict mode: missing glyphs or failed images; never cached
 ├── OverBudget (422, over_budget)         no encoding fits the byte budget (max_kb); never cached
+├── PageNotCaptured (422, page_not_captured)  /shot: the page failed, left the allowlist, or has
+│                                         no such element; never cached
 ├── Overloaded (503, overloaded)          no page free in time; Retry-After
 ├── FleetUnavailable (503, fleet_unavailable)  Redis unreachable: a purge did not happen
 └── RenderFailed (500, render)            image routes: the fallback image, never cached
@@ -41,6 +43,7 @@ __all__ = [
     "InvalidParameter",
     "OgshotError",
     "OverBudget",
+    "PageNotCaptured",
     "Overloaded",
     "RemoteImageError",
     "RenderFailed",
@@ -174,6 +177,15 @@ class OverBudget(OgshotError):
 
     def __init__(self, message: str, *, detail: dict[str, Any]) -> None:
         super().__init__(message, detail=detail)
+
+
+class PageNotCaptured(OgshotError):
+    """``/shot``: the page could not be captured as asked (its navigation was refused or failed,
+    it answered an error status, the selector matched nothing). JSON, never cached; ``detail``
+    has the URL and, for a refused request, the URL refused and why."""
+
+    status = 422
+    kind = "page_not_captured"
 
 
 class Overloaded(OgshotError):

@@ -37,9 +37,11 @@ from ogshot.engine.budget import encode_within
 from ogshot.engine.capture import Capture, capture
 from ogshot.engine.encode import encode, normalize_format
 from ogshot.engine.page_requests import Router
+from ogshot.engine.page_shot import PageShooter
 from ogshot.engine.pool import Pool, Slot
 from ogshot.engine.remote_images import RemoteImages
 from ogshot.pipeline.jobs import Image, Job
+from ogshot.pipeline.shots import Shots
 from ogshot.pipeline.warnings import GlyphCheck, dump_warnings
 from ogshot.templates.budgets import BUDGET_PARAM, split_budget
 from ogshot.templates.catalog import Catalog, Size, Template, canonical_params
@@ -94,6 +96,13 @@ class Renderer:
         # The pages' requests are answered from the static folder and the fetched remote images.
         router = Router(Assets(self.settings.static_dir, remote=self.remote))
         self.pool = Pool(self.settings, router)
+        # Page screenshots (/shot): fresh contexts on the same browser, images in the same layers.
+        self.shots = Shots(
+            self.settings,
+            self.layers,
+            PageShooter(self.pool.browser, self.settings),
+            metrics=metrics,
+        )
         self._inflight: dict[str, asyncio.Task[Image]] = {}
         # The hit path: a repeated request skips validation and hashing (jobs by raw request).
         self._jobs: LRU[Job] = LRU(max_entries=10_000)
@@ -127,6 +136,7 @@ class Renderer:
             task.cancel()
         if self._watch:
             await self.watcher.close()
+        await self.shots.close()
         await self.pool.close()
         await self.layers.close()
 
