@@ -217,7 +217,9 @@ class Settings:
         for secret in self.secrets:  # HMAC with an empty key: anyone could sign (JSON array form)
             _check(secret, "secrets", bool, "an empty secret would let anyone sign URLs")
         for origin in self.shot_origins:
-            _check(origin, "shot_origins", _origin, "not an origin (https://host or http://host:port)")
+            _check(
+                origin, "shot_origins", _origin, "not an origin (https://host or http://host:port)"
+            )
         _check(self.shot_ttl, "shot_ttl", lambda v: v >= 0, "must be >= 0")
         _check(self.shot_timeout, "shot_timeout", lambda v: 0 < v <= 120, "must be 0..120 s")
         for arg in self.launch_args:

@@ -15,11 +15,12 @@ subresource and frame, and refuses (aborts) any that is not:
 Redirects are followed here, not by Chromium (which would send the next hop past the handler,
 into the isolation proxy): each hop is checked as above before it is fetched, at most
 ``MAX_REDIRECTS`` of them, and the page gets the last answer (a page reached through a redirect
-keeps the URL it asked for, so its relative links resolve against that). ``Set-Cookie`` is dropped, the context blocks service workers
-and downloads, ``window.open`` returns null, any other popup (``target=_blank``) is closed as it
-opens, and the context
-is closed after the shot: no cookies, storage or cache outlive it. ``data:`` URLs never leave the
-page and are allowed; ``file:`` and every other scheme are refused.
+keeps the URL it asked for, so its relative links resolve against that).
+
+Nothing outlives a shot: ``Set-Cookie`` is dropped, the context blocks service workers and
+downloads, ``window.open`` returns null, any other popup (``target=_blank``) is closed as it
+opens, and the context is closed after the shot (cookies, storage, cache). ``data:`` URLs never
+leave the page and are allowed; ``file:`` and every other scheme are refused.
 """
 
 from __future__ import annotations
@@ -131,7 +132,8 @@ def parse_shot_options(params: Mapping[str, Any], origins: Sequence[Origin]) -> 
     origin = origin_of(url)
     if origin is None:
         raise InvalidParameter(
-            "url", "not an http or https URL without credentials (file:, data: and others are refused)"
+            "url",
+            "not an http or https URL without credentials (file:, data: and others are refused)",
         )
     if origin not in origins:
         allowed = ", ".join(str(o) for o in origins)
@@ -270,7 +272,8 @@ class PageShooter:
         try:
             response = await page.goto(options.url, wait_until="load")
         except PlaywrightError as exc:
-            raise self._not_captured(options, seen, f"the page did not load ({_first(exc)})")
+            why = f"the page did not load ({_first(exc)})"
+            raise self._not_captured(options, seen, why) from None
         if response is None or not response.ok:
             status = None if response is None else response.status
             raise self._not_captured(options, seen, f"the page answered {status}")
@@ -303,7 +306,9 @@ class PageShooter:
             return await element.screenshot(type="png", animations="disabled")
         except PlaywrightError as exc:
             if page.is_closed():
-                raise BrowserError(f"the page closed while it was captured ({_first(exc)})") from exc
+                raise BrowserError(
+                    f"the page closed while it was captured ({_first(exc)})"
+                ) from exc
             raise self._not_captured(options, seen, f"capture failed ({_first(exc)})") from exc
 
     def _not_captured(self, options: ShotOptions, seen: _Shot, why: str) -> OgshotError:
@@ -386,7 +391,9 @@ class PageShooter:
                 url, [origin.host], self.resolver, self._addresses_for(origin)
             )
         except OgshotError as exc:
-            raise Refused(exc.message.replace("not a public address", "not an allowed address")) from None
+            raise Refused(
+                exc.message.replace("not a public address", "not an allowed address")
+            ) from None
         parts = urlsplit(url)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         conn = pinned_connection(parts.scheme, host, port, address, min(timeout, 10.0), self.tls)

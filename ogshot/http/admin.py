@@ -6,8 +6,9 @@ JSON object naming what to purge, one of:
 
 - ``{"keys": ["<64 hex>", ...]}``: cache keys (as in the logs), at most ``MAX_KEYS``;
 - ``{"url": "/og/article.png?title=Hi"}``: the image of that URL (or ``/og?template=...``, or a
-  page screenshot's ``/shot.png?url=...``), its key computed as the server computes it (the request is validated: a URL that could only fail is
-  400), with or without scheme and host, signature ignored;
+  page screenshot's ``/shot.png?url=...``), its key computed as the server computes it (the
+  request is validated: a URL that could only fail is 400), with or without scheme and host,
+  signature ignored;
 - ``{"template": "article"}``: every image of a template, whatever its version and parameters.
 
 With Redis the purge is fleet-wide (see layers.py for how other nodes learn of it), and it fails

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -74,17 +74,21 @@ def pages(c: str, o: str) -> dict[str, tuple[int, dict[str, str], bytes]]:
         "/frames": (
             200,
             html,
-            page(f'<iframe src="{c}/frame"></iframe><iframe src="{o}/dot.svg"></iframe>'
-                 '<iframe src="file:///etc/passwd"></iframe>'
-                 f'<img src="{c}/img" onload="hit()">'),
+            page(
+                f'<iframe src="{c}/frame"></iframe><iframe src="{o}/dot.svg"></iframe>'
+                '<iframe src="file:///etc/passwd"></iframe>'
+                f'<img src="{c}/img" onload="hit()">'
+            ),
         ),
         "/sw": (
             200,
             html,
-            page('<script>if (navigator.serviceWorker) {'
-                 # a real registration (Playwright's blocked one resolves to nothing)
-                 'navigator.serviceWorker.register("/sw.js").then((r) => r && hit(), () => 0);'
-                 "}</script>"),
+            page(
+                "<script>if (navigator.serviceWorker) {"
+                # a real registration (Playwright's blocked one resolves to nothing)
+                'navigator.serviceWorker.register("/sw.js").then((r) => r && hit(), () => 0);'
+                "}</script>"
+            ),
         ),
         "/sw.js": (
             200,
@@ -94,41 +98,48 @@ def pages(c: str, o: str) -> dict[str, tuple[int, dict[str, str], bytes]]:
         "/popup": (
             200,
             html,
-            page(f'<script>const w = window.open("{c}/popup"); if (w) hit();'
-                 f'window.open("{c}/popup-noopener", "_blank", "noopener");</script>'
-                 f'<a id="a" href="{c}/blank" target="_blank">x</a>'
-                 '<script>document.getElementById("a").click();</script>'),
+            page(
+                f'<script>const w = window.open("{c}/popup"); if (w) hit();'
+                f'window.open("{c}/popup-noopener", "_blank", "noopener");</script>'
+                f'<a id="a" href="{c}/blank" target="_blank">x</a>'
+                '<script>document.getElementById("a").click();</script>'
+            ),
         ),
         "/refresh": (
             200,
             html,
-            b'<!doctype html><meta http-equiv="refresh" content="0;url=' + c.encode()
+            b'<!doctype html><meta http-equiv="refresh" content="0;url='
+            + c.encode()
             + b'/refresh"><body style="margin:0;background:#fff"><p>refreshing</p>',
         ),
         "/escape": (
             200,
             html,
-            page(f'<script>fetch("{c}/fetch").then(hit, () => 0);'
-                 f'const x = new XMLHttpRequest(); x.onload = hit; x.open("GET", "{c}/xhr");'
-                 'x.send(); fetch("/post", {method: "POST", body: "x"}).then(hit, () => 0);'
-                 f'const w = new WebSocket("ws://127.0.0.1:{c.rsplit(":", 1)[1]}/ws");'
-                 'w.onopen = hit;</script>'
-                 f'<form action="{c}/form"><input name="q" value="1"></form>'
-                 "<script>setTimeout(() => document.forms[0].submit(), 10);</script>"),
+            page(
+                f'<script>fetch("{c}/fetch").then(hit, () => 0);'
+                f'const x = new XMLHttpRequest(); x.onload = hit; x.open("GET", "{c}/xhr");'
+                'x.send(); fetch("/post", {method: "POST", body: "x"}).then(hit, () => 0);'
+                f'const w = new WebSocket("ws://127.0.0.1:{c.rsplit(":", 1)[1]}/ws");'
+                "w.onopen = hit;</script>"
+                f'<form action="{c}/form"><input name="q" value="1"></form>'
+                "<script>setTimeout(() => document.forms[0].submit(), 10);</script>"
+            ),
         ),
         "/store": (
             200,
             html,
-            page("<script>"
-                 # a cookie from before, or the origin's Set-Cookie (dropped by ogshot)
-                 'if (localStorage.getItem("seen") || document.cookie.includes("seen=1")'
-                 ' || document.cookie.includes("tracked")) hit();'
-                 'localStorage.setItem("seen", "1"); document.cookie = "seen=1; max-age=3600";'
-                 'if (localStorage.getItem("seen") === "1") {'
-                 ' const d = document.createElement("div");'
-                 ' d.style.cssText = "position:fixed;right:0;bottom:0;width:50px;height:50px;'
-                 'background:#0000ff"; document.documentElement.appendChild(d); }'
-                 "</script>"),
+            page(
+                "<script>"
+                # a cookie from before, or the origin's Set-Cookie (dropped by ogshot)
+                'if (localStorage.getItem("seen") || document.cookie.includes("seen=1")'
+                ' || document.cookie.includes("tracked")) hit();'
+                'localStorage.setItem("seen", "1"); document.cookie = "seen=1; max-age=3600";'
+                'if (localStorage.getItem("seen") === "1") {'
+                ' const d = document.createElement("div");'
+                ' d.style.cssText = "position:fixed;right:0;bottom:0;width:50px;height:50px;'
+                'background:#0000ff"; document.documentElement.appendChild(d); }'
+                "</script>"
+            ),
         ),
         "/slow-image": (200, html, page('<img src="/never">')),
         "/endless": (200, html, page("<script>while (true) {}</script>")),
@@ -298,7 +309,9 @@ def test_a_page_cannot_reach_other_origins(
     assert not any("/post" in a for a in arrived), "a POST reached the origin"
 
 
-def test_nothing_is_kept_between_shots_and_no_cookie_is_set(app: TestClient, origin: canary_server.Canary) -> None:
+def test_nothing_is_kept_between_shots_and_no_cookie_is_set(
+    app: TestClient, origin: canary_server.Canary
+) -> None:
     for wait in ("1", "2"):  # two cache keys: two captures of the same page
         response = shot(app, f"{origin.base}/store", wait=wait)
         assert response.status_code == 200, response.text
@@ -387,4 +400,3 @@ def test_the_canary_is_reachable_from_here() -> None:
         with socket.create_connection((fresh.host, fresh.port), timeout=5):
             pass
         assert fresh.checkpoint() == ["tcp (no request read yet)"]
-
