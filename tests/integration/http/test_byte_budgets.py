@@ -144,3 +144,11 @@ def test_the_query_form_takes_max_kb_too(app: TestClient) -> None:
     assert response.status_code == 200, response.text
     assert len(response.content) <= 60_000
     assert response.headers["x-ogshot-quality"]
+
+
+def test_openapi_documents_max_kb_with_the_declared_default(app: TestClient) -> None:
+    spec = app.get("/openapi.json").json()
+    params = spec["paths"]["/og/photo-budget.{format}"]["get"]["parameters"]
+    budget = next(p for p in params if p["name"] == "max_kb")
+    assert budget["schema"] == {"type": "integer", "minimum": 10, "maximum": 10000}
+    assert "default: 80" in budget["description"]
