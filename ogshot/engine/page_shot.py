@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
-from playwright.async_api import BrowserContext, Page, Route
+from playwright.async_api import BrowserContext, Page, Request, Route
 from playwright.async_api import Error as PlaywrightError
 
 from ogshot.core.errors import (
@@ -193,7 +193,9 @@ class _Shot:
     """What one shot's route handler saw."""
 
     requests: int = 0
-    refused: list[tuple[str, str]] = field(default_factory=list)  # (url, why)
+    # The page's own refused navigations: (url, why), for the error when it is not captured (a
+    # refused image, script or frame is what the filter is for, and no reason to fail a shot).
+    refused: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -346,7 +348,8 @@ class PageShooter:
                 else:
                     raise Refused(f"more than {MAX_REDIRECTS} redirects")
             except Refused as exc:
-                seen.refused.append((url, str(exc)))
+                if _top_navigation(request):
+                    seen.refused.append((url, str(exc)))
                 await route.abort("blockedbyclient")
                 return
             answer = {k: v for k, v in fetched.headers.items() if k != "location"}
@@ -409,6 +412,14 @@ class PageShooter:
             raise Refused(f"fetching it failed ({type(exc).__name__}: {exc})") from None
         finally:
             conn.close()
+
+
+def _top_navigation(request: Request) -> bool:
+    """Whether ``request`` loads the page itself (not a frame, not a subresource)."""
+    try:
+        return request.is_navigation_request() and request.frame.parent_frame is None
+    except PlaywrightError:  # a service worker's request has no frame
+        return False
 
 
 def _close_later(page: Page) -> None:
