@@ -399,7 +399,7 @@ class PageShooter:
             ) from None
         parts = urlsplit(url)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        conn = pinned_connection(parts.scheme, host, port, address, min(timeout, 10.0), self.tls)
+        conn = pinned_connection(parts.scheme, host, port, address, timeout, self.tls)
         try:
             conn.request(method, path, headers=headers)
             answer = conn.getresponse()
