@@ -23,6 +23,7 @@ from ogshot.http.errors import ErrorRoute, error_response
 from ogshot.http.health import healthz, metrics_endpoint, openapi_json, readyz, sync_metrics
 from ogshot.http.middleware import Telemetry
 from ogshot.http.og import og_image
+from ogshot.http.shot import shot_image
 from ogshot.http.templates_json import templates_json
 from ogshot.ops import sentry as tracking
 from ogshot.ops.alerts import Alerter, Health
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/templates.json", templates_json, methods=["GET", "HEAD"]),
         Route("/admin/purge", admin.purge, methods=["POST"]),
         Route("/admin/warm", warming.warm, methods=["POST"]),
+        Route("/shot.{ext:str}", shot_image, methods=["GET", "HEAD"]),
     ]
     metrics = Metrics() if settings.metrics else None
     alerter = Alerter(settings, _no_health) if settings.alert_webhook else None

@@ -72,27 +72,37 @@ def cache_key(
 class Entry:
     """An encoded image as every cache layer keeps it. ``stored_at`` is wall-clock seconds (shared
     by all nodes), from which its freshness follows; ``warnings`` what its render could not draw
-    (glyphs.dump_warnings), so that every hit reports them too."""
+    (glyphs.dump_warnings), so that every hit reports them too; ``quality`` what a byte budget
+    chose (engine/budget.py: ``72``, ``palette-256``; no spaces), for every hit's header too."""
 
     body: bytes
     etag: str
     stored_at: float
     warnings: str = ""
+    quality: str = ""
 
     @property
     def tag(self) -> str:
-        tag = f"{self.etag} {self.stored_at:.3f}"
-        return f"{tag} {self.warnings}" if self.warnings else tag
+        # ``etag stored_at [q=QUALITY] [warnings]``: warnings are a JSON list, never ``q=...``.
+        parts = [self.etag, f"{self.stored_at:.3f}"]
+        if self.quality:
+            parts.append(f"q={self.quality}")
+        if self.warnings:
+            parts.append(self.warnings)
+        return " ".join(parts)
 
     @classmethod
     def from_tag(cls, body: bytes, tag: str) -> Entry:
         etag, _, rest = tag.partition(" ")
-        stored, _, warnings = rest.partition(" ")
+        stored, _, rest = rest.partition(" ")
+        quality = ""
+        if rest.startswith("q="):
+            quality, _, rest = rest[2:].partition(" ")
         try:
             stored_at = float(stored)
         except ValueError:  # written before entries carried their age: as old as can be
             stored_at = 0.0
-        return cls(body=body, etag=etag, stored_at=stored_at, warnings=warnings)
+        return cls(body=body, etag=etag, stored_at=stored_at, warnings=rest, quality=quality)
 
 
 class UnsafeCacheValue(ValueError):

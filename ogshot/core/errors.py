@@ -13,6 +13,9 @@ OgshotError (500, internal)
 ├── TemplateNotFound (404, not_found)     names the templates that exist, and the nearest
 ├── RequestTooLarge (414, too_large)      query string or data too long
 ├── Unrenderable (422, unrenderable)      strict mode: missing glyphs or failed images; never cached
+├── OverBudget (422, over_budget)         no encoding fits the byte budget (max_kb); never cached
+├── PageNotCaptured (422, page_not_captured)  /shot: the page failed, left the allowlist, or has
+│                                         no such element; never cached
 ├── Overloaded (503, overloaded)          no page free in time; Retry-After
 ├── FleetUnavailable (503, fleet_unavailable)  Redis unreachable: a purge did not happen
 └── RenderFailed (500, render)            image routes: the fallback image, never cached
@@ -39,7 +42,9 @@ __all__ = [
     "InvalidFormat",
     "InvalidParameter",
     "OgshotError",
+    "OverBudget",
     "Overloaded",
+    "PageNotCaptured",
     "RemoteImageError",
     "RenderFailed",
     "RenderTimeout",
@@ -161,6 +166,26 @@ class Unrenderable(OgshotError):
 
     def __init__(self, message: str, *, detail: dict[str, Any]) -> None:
         super().__init__(message, detail=detail)
+
+
+class OverBudget(OgshotError):
+    """No encoding of the image fits its byte budget (``max_kb``). JSON, never cached; ``detail``
+    has the budget, the smallest size reached (bytes) and how it was reached."""
+
+    status = 422
+    kind = "over_budget"
+
+    def __init__(self, message: str, *, detail: dict[str, Any]) -> None:
+        super().__init__(message, detail=detail)
+
+
+class PageNotCaptured(OgshotError):
+    """``/shot``: the page could not be captured as asked (its navigation was refused or failed,
+    it answered an error status, the selector matched nothing). JSON, never cached; ``detail``
+    has the URL and, for a refused request, the URL refused and why."""
+
+    status = 422
+    kind = "page_not_captured"
 
 
 class Overloaded(OgshotError):

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from ogshot.core.envvars import Bytes, EnvVar, env_var, parse_size
 from ogshot.core.errors import ConfigError
+from ogshot.core.origins import parse_origin
 
 __all__ = ["ESSENTIAL_ARGS", "Bytes", "EnvVar", "Settings", "env_vars", "parse_size"]
 
@@ -164,6 +165,11 @@ class Settings:
     # An image fetched more than once is made again through the warm lane at this fraction of
     # its TTL, so a popular image is never served stale or missed because it aged; 0: off.
     refresh_ahead: float = 0.8
+    # GET /shot.{png,jpg,webp}?url=: origins whose pages may be captured (scheme://host[:port]),
+    # every request of the page included; empty: /shot answers 404.
+    shot_origins: tuple[str, ...] = ()
+    shot_ttl: int = 300  # seconds a page screenshot is fresh; then served stale while refreshed
+    shot_timeout: float = 15.0  # seconds one page screenshot may take, its page's requests included
 
     def __post_init__(self) -> None:
         _check(self.port, "port", lambda v: 0 <= v <= 65535, "not a TCP port")
@@ -214,6 +220,12 @@ class Settings:
             _check(host, "remote_images", _host_pattern, "not a host or *.domain pattern")
         for secret in self.secrets:  # HMAC with an empty key: anyone could sign (JSON array form)
             _check(secret, "secrets", bool, "an empty secret would let anyone sign URLs")
+        for origin in self.shot_origins:
+            _check(
+                origin, "shot_origins", _origin, "not an origin (https://host or http://host:port)"
+            )
+        _check(self.shot_ttl, "shot_ttl", lambda v: v >= 0, "must be >= 0")
+        _check(self.shot_timeout, "shot_timeout", lambda v: 0 < v <= 120, "must be 0..120 s")
         for arg in self.launch_args:
             name = arg.split("=", 1)[0]
             if name in _UNSAFE_ARGS and arg not in ISOLATION_ARGS:
@@ -288,6 +300,10 @@ def _shown(key: str, value: object) -> object:
 def _check(value: Any, key: str, ok: Callable[[Any], bool], reason: str) -> None:
     if not ok(value):
         raise ConfigError(key, _shown(key, value), reason)
+
+
+def _origin(text: str) -> bool:
+    return parse_origin(text) is not None
 
 
 def _webhook_url(text: str) -> bool:

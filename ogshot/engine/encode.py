@@ -34,7 +34,14 @@ from ogshot.core.formats import (  # re-exported: pipeline uses them
 )
 from ogshot.core.settings import Settings
 
-__all__ = ["CONTENT_TYPES", "FORMATS", "encode", "fallback_image", "normalize_format"]
+__all__ = [
+    "CONTENT_TYPES",
+    "FORMATS",
+    "encode",
+    "encode_pixels",
+    "fallback_image",
+    "normalize_format",
+]
 
 
 def encode(captured: bytes, fmt: str, settings: Settings) -> bytes:
@@ -58,6 +65,12 @@ def encode(captured: bytes, fmt: str, settings: Settings) -> bytes:
         image = pyvips.Image.new_from_buffer(captured, "", access="sequential")
         if image.hasalpha():
             image = image.flatten(background=[255, 255, 255])
+    return encode_pixels(image, fmt, settings)
+
+
+def encode_pixels(image: pyvips.Image, fmt: str, settings: Settings) -> bytes:
+    """Encode decoded pixels as ``fmt`` (what ``encode`` does once it has them; the byte budget's
+    search calls it at several qualities on the same pixels)."""
     if fmt == "png":
         if settings.png_colours:
             return bytes(

@@ -5,9 +5,10 @@ Off (404) unless ``OGSHOT_ADMIN_TOKEN`` is set; then it needs ``Authorization: B
 JSON object naming what to purge, one of:
 
 - ``{"keys": ["<64 hex>", ...]}``: cache keys (as in the logs), at most ``MAX_KEYS``;
-- ``{"url": "/og/article.png?title=Hi"}``: the image of that URL (or ``/og?template=...``), its
-  key computed as the server computes it (the request is validated: a URL that could only fail is
-  400), with or without scheme and host, signature ignored;
+- ``{"url": "/og/article.png?title=Hi"}``: the image of that URL (or ``/og?template=...``, or a
+  page screenshot's ``/shot.png?url=...``), its key computed as the server computes it (the
+  request is validated: a URL that could only fail is 400), with or without scheme and host,
+  signature ignored;
 - ``{"template": "article"}``: every image of a template, whatever its version and parameters.
 
 With Redis the purge is fleet-wide (see layers.py for how other nodes learn of it), and it fails
@@ -29,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 from ogshot.core.errors import BadRequest, FleetUnavailable, InvalidParameter, Unauthorized
 from ogshot.http.og import OgRequest, parse_og
 from ogshot.http.query import query_params
+from ogshot.templates.signing import SIGNATURE_PARAM
 
 if TYPE_CHECKING:
     from ogshot.pipeline.renderer import Renderer
@@ -136,7 +138,14 @@ def og_request_of(renderer: Renderer, url: str) -> OgRequest:
 
 
 async def _key_of(renderer: Renderer, url: str) -> str:
-    """The cache key the server computes for an image URL, parsed as the /og routes parse it."""
+    """The cache key the server computes for an image URL (/og or /shot), parsed as its routes
+    parse it."""
+    path = unquote(urlsplit(url).path)
+    if path.startswith("/shot."):
+        scope = {"type": "http", "query_string": urlsplit(url).query.encode()}
+        query = query_params(Request(scope), renderer.settings)
+        query.pop(SIGNATURE_PARAM, None)
+        return renderer.shots.prepare(query, path.removeprefix("/shot.")).key
     og = og_request_of(renderer, url)
     job = await renderer.resolve(og.template, og.params, og.format)
     return job.key

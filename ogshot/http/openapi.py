@@ -14,6 +14,7 @@ from ogshot.core.errors import OgshotError
 from ogshot.core.settings import Settings
 from ogshot.core.version import __version__
 from ogshot.http.openapi_service import service_paths
+from ogshot.templates.budgets import BUDGET_PARAM, BUDGET_RANGE
 from ogshot.templates.catalog import Catalog, Param, Template
 from ogshot.templates.fields import COLOUR_PATTERN, RESERVED_PARAMS, json_value
 from ogshot.templates.versions import VERSION_PARAM, VERSION_PATTERN
@@ -167,6 +168,26 @@ def _version(template: Template | None) -> list[dict[str, Any]]:
     ]
 
 
+def _budget(template: Template | None) -> list[dict[str, Any]]:
+    """The reserved ``max_kb`` (templates/budgets.py): the image's byte budget."""
+    low, high = BUDGET_RANGE
+    default = template.max_kb if template is not None else None
+    declared = f" (this template's default: {default})" if default is not None else ""
+    return [
+        {
+            "name": BUDGET_PARAM,
+            "in": "query",
+            "required": False,
+            "description": (
+                f"Byte budget in KB (1000 bytes){declared}: JPEG and WebP take the highest "
+                "quality that fits, PNG a palette; 422 when nothing fits. The choice is in "
+                "X-Ogshot-Quality"
+            ),
+            "schema": {"type": "integer", "minimum": low, "maximum": high},
+        }
+    ]
+
+
 def _signature(settings: Settings) -> list[dict[str, Any]]:
     if not settings.secrets:
         return []
@@ -219,6 +240,7 @@ def _image_operation(template: Template, settings: Settings, method: str) -> dic
             },
             *_template_params(template, settings),
             *_version(template),
+            *_budget(template),
             *_signature(settings),
             *_conditional(),
         ],
@@ -252,6 +274,7 @@ def _query_operation(names: list[str], settings: Settings, method: str) -> dict[
                 "schema": {"enum": FORMATS, "default": "png"},
             },
             *_version(None),
+            *_budget(None),
             *_signature(settings),
             *_conditional(),
         ],
@@ -288,8 +311,9 @@ def _image_responses(settings: Settings) -> dict[str, Any]:
         "416": {"description": "The `Range` header asks for bytes past the end"},
         "422": {
             "description": (
-                "Only with OGSHOT_STRICT: the render drew a character no font has or an image "
-                "failed to load (listed in `detail`); never cached"
+                "With OGSHOT_STRICT: the render drew a character no font has or an image "
+                "failed to load (listed in `detail`); or no encoding fits max_kb (the smallest "
+                "size in `detail`); never cached"
             ),
             "content": _JSON_ERROR,
         },

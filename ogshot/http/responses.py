@@ -45,6 +45,8 @@ def image_response(
     ]
     if image.variant:
         headers.append((b"x-ogshot-variant", image.variant.encode("latin-1")))
+    if image.quality:  # what the byte budget (max_kb) chose
+        headers.append((b"x-ogshot-quality", image.quality.encode("latin-1")))
     if image.warnings:
         headers.append((b"x-ogshot-warning", image.warnings.header().encode("latin-1")))
     if_none_match = range_header = None

@@ -33,6 +33,7 @@ AREAS = (
     Area("metrics", "/metrics", "/metrics"),
     Area("preview", "/preview/", "/preview/..."),
     Area("admin", "/admin/", "/admin/..."),
+    *(Area("shot", f"/shot.{ext}", "/shot.{format}") for ext in ("png", "jpg", "jpeg", "webp")),
 )
 OTHER = Area("other", "", "other")
 

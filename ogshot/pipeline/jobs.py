@@ -28,6 +28,7 @@ class Image:
     variant: str = ""  # the A/B variant drawn, when the template declares variants
     stale: bool = False  # past the cache TTL: served while one background render refreshes it
     version: str = ""  # the version of the template that made it (what versioned URLs carry)
+    quality: str = ""  # what a byte budget chose (engine/budget.py); "" without a budget
 
     @classmethod
     def of(
@@ -52,6 +53,7 @@ class Image:
             variant=job.variant,
             stale=stale,
             version=job.template.version,
+            quality=entry.quality,
         )
 
     @property
@@ -68,6 +70,7 @@ class Job:
     format: str
     key: str
     variant: str = ""
+    max_kb: int | None = None  # the byte budget: the URL's max_kb, else the template's default
 
     @property
     def variables(self) -> Mapping[str, Any]:

@@ -34,14 +34,18 @@ from ogshot.core.settings import Settings
 from ogshot.core.stopwatch import Stopwatch
 from ogshot.engine import encode as compress
 from ogshot.engine.assets import Assets
+from ogshot.engine.budget import encode_within
 from ogshot.engine.capture import Capture, capture
 from ogshot.engine.encode import encode, normalize_format
 from ogshot.engine.page_requests import Router
+from ogshot.engine.page_shot import PageShooter
 from ogshot.engine.pool import Pool, Slot, Ticket
 from ogshot.engine.remote_images import RemoteImages
 from ogshot.pipeline.jobs import Image, Job
+from ogshot.pipeline.shots import Shots
 from ogshot.pipeline.warm import WarmItem, WarmLane
 from ogshot.pipeline.warnings import GlyphCheck, dump_warnings
+from ogshot.templates.budgets import BUDGET_PARAM, split_budget
 from ogshot.templates.catalog import Catalog, Size, Template, canonical_params
 from ogshot.templates.variants import choose_variant
 from ogshot.templates.versions import split_version
@@ -94,6 +98,13 @@ class Renderer:
         # The pages' requests are answered from the static folder and the fetched remote images.
         router = Router(Assets(self.settings.static_dir, remote=self.remote))
         self.pool = Pool(self.settings, router)
+        # Page screenshots (/shot): fresh contexts on the same browser, images in the same layers.
+        self.shots = Shots(
+            self.settings,
+            self.layers,
+            PageShooter(self.pool.browser, self.settings),
+            metrics=metrics,
+        )
         self._inflight: dict[str, asyncio.Task[Image]] = {}
         # The hit path: a repeated request skips validation and hashing (jobs by raw request).
         self._jobs: LRU[Job] = LRU(max_entries=10_000)
@@ -139,6 +150,7 @@ class Renderer:
             task.cancel()
         if self._watch:
             await self.watcher.close()
+        await self.shots.close()
         await self.pool.close()
         await self.layers.close()
 
@@ -197,14 +209,18 @@ class Renderer:
         fmt = normalize_format(format)
         if fmt is None:
             raise InvalidFormat(f"unknown format {format!r} (use png, jpg, jpeg or webp)")
+        # Split after the memo lookup: its raw request keeps max_kb, which changes the key.
+        params, requested_budget = split_budget(params)
         values = self.catalog.validate(tpl, params)
         drawn = choose_variant(tpl.name, tpl.variants, values, variant)
+        max_kb = requested_budget if requested_budget is not None else tpl.max_kb
         job = Job(
             template=tpl,
             values=values,
             format=fmt,
-            key=self._key(tpl, values, fmt, drawn, remote),
+            key=self._key(tpl, values, fmt, drawn, remote, max_kb),
             variant=drawn,
+            max_kb=max_kb,
         )
         if raw is not None:
             self._jobs.set(raw, job)
@@ -229,19 +245,28 @@ class Renderer:
         remote = await self.remote.pin(job.values)
         if not remote:
             return job
-        key = self._key(job.template, job.values, job.format, job.variant, remote)
+        key = self._key(job.template, job.values, job.format, job.variant, remote, job.max_kb)
         return dataclasses.replace(job, key=key)
 
     def _key(
-        self, tpl: Template, values: Mapping[str, Any], fmt: str, variant: str, remote: str
+        self,
+        tpl: Template,
+        values: Mapping[str, Any],
+        fmt: str,
+        variant: str,
+        remote: str,
+        max_kb: int | None,
     ) -> str:
+        # The parameters decide the variant, but a forced one does not follow from them.
+        extra = f"{remote}\x1fvariant={variant}" if variant else remote
+        if max_kb is not None:  # the budget decides the encoding, and so the bytes
+            extra += f"\x1f{BUDGET_PARAM}={max_kb}"
         return cache_key(
             template_digest=tpl.digest,
             params=canonical_params(values),
             fmt=fmt,
             settings=self.settings,
-            # The parameters decide the variant, but a forced one does not follow from them.
-            extra=f"{remote}\x1fvariant={variant}" if variant else remote,
+            extra=extra,
             size=str(tpl.size),
         )
 
@@ -459,7 +484,11 @@ class Renderer:
             html = self.catalog.render_html(job.template, job.variables)
             watch.lap("html")
             # With jpeg_encoder "chromium" the capture is the final JPEG: no PNG round trip.
-            chromium_jpeg = job.format == "jpeg" and self.settings.jpeg_encoder == "chromium"
+            chromium_jpeg = (
+                job.format == "jpeg"
+                and self.settings.jpeg_encoder == "chromium"
+                and job.max_kb is None  # a budget searches qualities on the PNG's pixels
+            )
 
             async def attempt(slot: Slot, seconds_left: float) -> Capture:
                 watch.lap("queue")
@@ -483,8 +512,14 @@ class Renderer:
             watch.timings.update(shot.timings)
             watch.restart()
             warnings = await self.glyphs.check(job.template, job.values, shot)
+            quality = ""
             if shot.format == job.format == "jpeg":
                 body = shot.body
+            elif job.max_kb is not None:
+                fitted = await asyncio.to_thread(
+                    encode_within, shot.png, job.format, self.settings, job.max_kb
+                )
+                body, quality = fitted.body, fitted.quality
             else:
                 body = await asyncio.to_thread(encode, shot.png, job.format, self.settings)
             watch.lap("encode")
@@ -496,7 +531,7 @@ class Renderer:
                 self.report_error(exc, template=job.template.name, key=job.key)
             raise
         etag = hashlib.blake2b(body, digest_size=16).hexdigest()
-        entry = Entry(body, etag, time.time(), warnings=dump_warnings(warnings))
+        entry = Entry(body, etag, time.time(), warnings=dump_warnings(warnings), quality=quality)
         await self.layers.put(job.key, entry, template=job.template.name)
         watch.lap("store")
         if self.metrics is not None:

@@ -81,6 +81,7 @@ class Template:
     dependencies: tuple[str, ...] = ()
     tailwind: bool = False  # declared ``tailwind = true``: ``css`` is compiled for it
     css: str = field(default="", repr=False)  # inlined into every document it renders
+    max_kb: int | None = None  # the declared default byte budget (budgets.py)
 
     @property
     def version(self) -> str:
@@ -105,6 +106,8 @@ class Template:
             out["variants"] = self.variants.describe()
         if self.tailwind:
             out["tailwind"] = True
+        if self.max_kb is not None:
+            out["max_kb"] = self.max_kb
         return out
 
     def examples(self) -> dict[str, Any]:
@@ -300,6 +303,7 @@ class Catalog:
             size=declaration.size,
             dependencies=tuple(dep for dep in dependencies if dep in sources),
             tailwind=declaration.tailwind,
+            max_kb=declaration.max_kb,
         )
 
     @staticmethod

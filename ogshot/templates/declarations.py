@@ -17,6 +17,7 @@ from typing import Any
 
 from ogshot.core.errors import InvalidParameter, TemplateError
 from ogshot.core.suggest import closest, did_you_mean
+from ogshot.templates.budgets import BUDGET_PARAM, check_budget
 from ogshot.templates.fields import PARAM_NAME_RE, RESERVED_PARAMS, TYPES, Param
 from ogshot.templates.variants import MAX_VARIANTS, VARIABLE, VARIANT_NAME_RE, Variants
 
@@ -32,7 +33,16 @@ __all__ = [
 ]
 
 DECLARATION = re.compile(r"^\s*\{#-?\s*ogshot\b(.*?)-?#\}", re.DOTALL)
-_TOP_KEYS = ("description", "width", "height", "scale", "params", "variants", "tailwind")
+_TOP_KEYS = (
+    "description",
+    "width",
+    "height",
+    "scale",
+    "params",
+    "variants",
+    "tailwind",
+    BUDGET_PARAM,
+)
 _VARIANT_KEYS = ("weight", "description")
 SIZE_RANGE = (200, 4096)  # CSS pixels, each side
 SCALE_RANGE = (1, 3)  # device pixels per CSS pixel
@@ -99,6 +109,7 @@ class Declaration:
     variants: Variants | None = None
     size: Size = DEFAULT_SIZE
     tailwind: bool = False  # compile the utility classes the template uses (tailwind.py)
+    max_kb: int | None = None  # the default byte budget (budgets.py); a URL's max_kb wins
 
 
 def parse_declaration(
@@ -140,7 +151,18 @@ def read_declaration(name: str, source: str, default: Size = DEFAULT_SIZE) -> De
     if not isinstance(tailwind, bool):
         line = block.line_of("tailwind")
         raise block.error(f"tailwind must be true or false, got {tailwind!r}", line)
-    return Declaration(description, params, variants, _size(block, data, default), tailwind)
+    max_kb = None
+    if BUDGET_PARAM in data:
+        try:
+            declared = data[BUDGET_PARAM]
+            if not isinstance(declared, int):  # TOML text would be taken by check_budget
+                raise InvalidParameter(BUDGET_PARAM, f"must be an integer, got {declared!r}")
+            max_kb = check_budget(declared)
+        except InvalidParameter as exc:
+            reason = exc.message.split(": ", 1)[-1]
+            raise block.error(f"{BUDGET_PARAM}: {reason}", block.line_of(BUDGET_PARAM)) from None
+    size = _size(block, data, default)
+    return Declaration(description, params, variants, size, tailwind, max_kb)
 
 
 def _variants(block: _Block, spec: Any, params: dict[str, Param]) -> Variants:
@@ -246,7 +268,7 @@ def _param(block: _Block, pname: str, spec: Any) -> Param:
     if pname in RESERVED_PARAMS:
         raise block.error(
             f"{where}: {pname!r} is reserved for every URL (s: the signature, v: the template "
-            "version); choose another name",
+            "version, max_kb: the byte budget); choose another name",
             block.line_of(pname, param=True),
         )
     for key, value in spec.items():

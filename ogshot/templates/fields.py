@@ -32,8 +32,9 @@ __all__ = [
 ]
 
 PARAM_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-# Taken by every URL, never by a template: the signature (signing.py), the version (freshness.py).
-RESERVED_PARAMS = frozenset({"s", "v"})
+# Taken by every URL, never by a template: the signature (signing.py), the version (versions.py),
+# the byte budget (budgets.py).
+RESERVED_PARAMS = frozenset({"s", "v", "max_kb"})
 TYPES = ("str", "int", "float", "bool", "color", "url", "date")
 _HEX = re.compile(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
 # What a colour may be made of once tinycss2 has accepted it: no comments, escapes, quotes,

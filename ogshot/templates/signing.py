@@ -41,12 +41,14 @@ from urllib.parse import quote
 from ogshot.core.errors import Forbidden, InvalidFormat, OgshotError, RequestTooLarge
 from ogshot.core.formats import normalize_format
 from ogshot.core.settings import Settings
+from ogshot.templates.budgets import split_budget
 from ogshot.templates.versions import VERSION_PARAM, check_version, split_version
 
 if TYPE_CHECKING:
     from ogshot.templates.catalog import Catalog
 
 __all__ = [
+    "SHOT",
     "SIGNATURE_PARAM",
     "canonical",
     "check",
@@ -54,11 +56,15 @@ __all__ = [
     "sign",
     "sign_url",
     "signed_path",
+    "signed_shot_path",
     "validate_request",
     "verify",
 ]
 
 SIGNATURE_PARAM = "s"
+# What a /shot URL's signature names instead of a template: no template can be called this (names
+# have no "/"), so a signed /og URL never verifies as a /shot URL or the other way round.
+SHOT = "/shot"
 _VERSION = "ogshot-url-v1"
 _warned_unsigned = False  # sign_url warns once per process about unsigned URLs
 _warned_unversioned = False  # ... and about URLs without a version
@@ -151,6 +157,14 @@ def signed_path(
         items.append(f"{SIGNATURE_PARAM}={sign(secret, template, params, fmt)}")
     ext = fmt.lower() or "png"
     return f"/og/{quote(template, safe='')}.{ext}" + (f"?{'&'.join(items)}" if items else "")
+
+
+def signed_shot_path(
+    settings: Settings, params: Mapping[str, Any], fmt: str = "png", *, secret: str | None = None
+) -> str:
+    """``/shot.EXT?url=...&s=SIG`` (the same signature as /og, over the name ``/shot``)."""
+    path = signed_path(settings, SHOT, params, fmt, secret=secret)
+    return "/shot." + path.partition(".")[2]
 
 
 def sign_url(
@@ -268,4 +282,5 @@ def validate_request(
         raise InvalidFormat(f"unknown format {fmt!r} (use png, jpg, jpeg or webp)")
     carried = {k: _text(v) for k, v in params.items() if k != SIGNATURE_PARAM}
     values, _requested = split_version(carried)  # any well-formed version is taken
+    values, _budget = split_budget(values)  # a byte budget out of range is a 400
     catalog.validate(found, values)

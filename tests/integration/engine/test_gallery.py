@@ -28,6 +28,7 @@ from ogshot.core.settings import ESSENTIAL_ARGS
 from ogshot.engine.assets import ORIGIN
 from ogshot.engine.capture import READY_JS
 from ogshot.engine.chromium import find_chromium
+from ogshot.templates.budgets import KB
 from ogshot.templates.catalog import Catalog, Template
 from tests.support.helpers import SHIPPED, image_of, mean_difference
 
@@ -40,6 +41,7 @@ TEMPLATES = SHIPPED
 # by more than 48 levels in some channel.
 MAX_MEAN_DIFFERENCE = 1.0
 MAX_CHANGED_SHARE = 0.002  # 1,500 px: less than one letter of a title
+TIGHTEST_LIMIT = 600 * KB  # bytes: WhatsApp's documented limit
 
 SCRIPTS = {
     "cjk": "日本語のタイトル テスト、オープングラフ画像を高速に生成する方法と中文标题和한국어 제목",
@@ -112,6 +114,9 @@ def test_golden(client: TestClient, catalog: Catalog, name: str) -> None:
     response = client.get(f"/og/{name}.png", params=query(catalog.get(name).examples()))
     assert response.status_code == 200, response.text
     shot = response.content
+    # Every platform takes the card as shipped: WhatsApp's 600 KB is the tightest limit
+    # (docs/guides/byte-budgets.md); a card over it needs a declared ``max_kb``.
+    assert len(shot) <= TIGHTEST_LIMIT, f"{name}.png is {len(shot)} bytes: declare max_kb"
     golden = GOLDENS / f"{name}.png"
     if UPDATE:
         GOLDENS.mkdir(exist_ok=True)

@@ -446,6 +446,8 @@ EVERY_ERROR: list[errors.OgshotError] = [
         "no installed font can draw U+F0000", detail={"missing_glyphs": ["U+F0000"]}
     ),
     errors.FleetUnavailable("Redis is unreachable"),
+    errors.OverBudget("no PNG fits max_kb=60", detail={"max_kb": 60, "smallest_bytes": 99000}),
+    errors.PageNotCaptured("the page answered 404", detail={"url": "https://example.com/"}),
     errors.RenderFailed("failed"),
     errors.TemplateError("syntax error", template="t", line=3),
     errors.BrowserError("page crashed"),
