@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -258,3 +259,47 @@ def test_redis_killed_mid_load_then_restarted(
     assert b.get(image("after the restart")).headers["x-ogshot-cache"] == "hit"
     assert renders(b) == before_b
     assert c.get("/readyz").json()["redis"]["errors"] > 0
+
+
+def test_a_redis_restart_under_load_is_one_outage_per_node(
+    nodes: tuple[Server, ...], redis: RedisServer
+) -> None:
+    """A restart breaks every pooled connection of every node; each node logs one outage and one
+    recovery, not one per connection as each broken one is next used."""
+    seen = [len(node.output()) for node in nodes]
+    for node in nodes:
+        assert wait_for(redis_healthy(node, True))
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def load(n: int) -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            url = image(f"restart {n} {i % 5}")  # misses, then hits: several Redis calls each
+            statuses.append(nodes[(n + i) % 3].get(url).status_code)
+
+    threads = [threading.Thread(target=load, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    try:
+        assert wait_for(lambda: len(statuses) >= 30, timeout=60)  # connections pooled
+        redis.stop()
+        for node in nodes:
+            assert wait_for(redis_healthy(node, False))
+        redis.start()  # same port, empty
+        for node in nodes:
+            assert wait_for(redis_healthy(node, True))
+        # Long enough for each pooled connection to be used again, past RETRY_AFTER (2 s) twice.
+        after = len(statuses)
+        assert wait_for(lambda: len(statuses) >= after + 60, timeout=60)
+        time.sleep(5)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+    assert statuses and set(statuses) == {200}, sorted(set(statuses))
+    for node, start in zip(nodes, seen, strict=True):
+        output = node.output()[start:]
+        assert len(re.findall(r"Redis at \S+ unavailable", output)) == 1, output[-3000:]
+        assert len(re.findall(r"Redis at \S+ is back after", output)) == 1, output[-3000:]
