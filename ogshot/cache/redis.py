@@ -29,6 +29,7 @@ restart is one outage, not one per pooled connection.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import logging
 import time
@@ -260,6 +261,29 @@ class Fleet:
         if raw is False:
             return None
         return float(raw) if isinstance(raw, bytes) else 0.0
+
+    # -- what the edge caches hold ----------------------------------------------------------------
+
+    async def remember_uri(self, uri: str, *, key: str, template: str) -> None:
+        """Record that ``uri`` was answered with the image ``key`` of ``template``: an edge cache
+        in front of the nodes may hold it under that URI (see http/edge.py)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for name in (PREFIX + "uris:key:" + key, PREFIX + "uris:tpl:" + template):
+            pipe.sadd(name, uri)
+            if self.keep:
+                pipe.expire(name, self.keep)
+        await self._call(pipe.execute(), None)
+
+    async def uris(self, *, keys: list[str], templates: list[str]) -> builtins.set[str]:
+        """The URIs recorded for ``keys`` and ``templates``; whatever is known when Redis fails."""
+        names = [PREFIX + "uris:key:" + k for k in keys]
+        names += [PREFIX + "uris:tpl:" + t for t in templates]
+        if not names:
+            return set()
+        found: builtins.set[bytes | str] = await self._call(
+            self.redis.sunion(names), builtins.set()
+        )
+        return {_text(uri) for uri in found}
 
     # -- failure handling ------------------------------------------------------------------------
 

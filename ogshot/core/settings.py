@@ -156,6 +156,11 @@ class Settings:
     alert_min_requests: int = 10  # ... once it had at least this many in the window
     alert_restarts: int = 3  # Chromium restarts in the window that alert
     alert_check_every: float = 5.0  # seconds between checks of the conditions
+    # Purge endpoints of the edge caches in front of the nodes (nginx with the cache-purge
+    # module: http://edge/purge), each sent ``PURGE <endpoint><path?query>`` for every URL a purge
+    # removes; comma-separated; empty: off.
+    edge_purge_url: tuple[str, ...] = ()
+    purge_webhook: str = ""  # URL that gets each purge as a JSON POST (CDN glue); empty: off
 
     def __post_init__(self) -> None:
         _check(self.port, "port", lambda v: 0 <= v <= 65535, "not a TCP port")
@@ -197,6 +202,9 @@ class Settings:
         _check(self.alert_min_requests, "alert_min_requests", lambda v: v >= 1, "must be >= 1")
         _check(self.alert_restarts, "alert_restarts", lambda v: v >= 1, "must be >= 1")
         _check(self.alert_check_every, "alert_check_every", lambda v: v > 0, "must be > 0")
+        for base in self.edge_purge_url:
+            _check(base, "edge_purge_url", _edge_base, "not an http(s) URL")
+        _check(self.purge_webhook, "purge_webhook", _webhook_url, "not an http(s) URL")
         for host in self.remote_images:
             _check(host, "remote_images", _host_pattern, "not a host or *.domain pattern")
         for arg in self.launch_args:
@@ -264,6 +272,10 @@ def _check(value: Any, key: str, ok: Callable[[Any], bool], reason: str) -> None
 
 def _webhook_url(text: str) -> bool:
     return text == "" or re.match(r"^https?://[^\s/]+", text) is not None
+
+
+def _edge_base(text: str) -> bool:
+    return re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", text) is not None  # no query
 
 
 _HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$")

@@ -27,6 +27,7 @@ class Image:
     variant: str = ""  # the A/B variant drawn, when the template declares variants
     stale: bool = False  # past the cache TTL: served while one background render refreshes it
     version: str = ""  # the version of the template that made it (what versioned URLs carry)
+    key: str = ""  # its cache key (the edge's purges and cache tags name it)
 
     @property
     def content_type(self) -> str:

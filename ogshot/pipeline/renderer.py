@@ -242,6 +242,7 @@ class Renderer:
                 warnings=load_warnings(hit.warnings),
                 stale=state == "stale",
                 version=job.template.version,
+                key=job.key,
             )
         # Single flight: identical concurrent misses share one render. The render runs as its own
         # task so that a client hanging up does not cancel it for the others.
@@ -262,6 +263,7 @@ class Renderer:
             variant=job.variant,
             warnings=image.warnings,
             version=job.template.version,
+            key=job.key,
         )
 
     def _freshness(self, entry: Entry) -> Literal["fresh", "stale", "expired"]:

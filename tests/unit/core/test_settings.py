@@ -206,7 +206,11 @@ def _candidates(kind: Any, default: Any, where: Path) -> list[Any]:
             "https://hooks.example.org/x",
         ]
     if kind == tuple[str, ...]:
-        return [("--a=1,2", " padded ", "[not json"), ("a.example.com", "*.b.example.org")]
+        return [
+            ("--a=1,2", " padded ", "[not json"),
+            ("a.example.com", "*.b.example.org"),
+            ("http://127.0.0.1:8080/purge", "https://edge.example.org"),
+        ]
     if typing.get_origin(kind) is Literal:
         return [a for a in args if a != default]
     return []
