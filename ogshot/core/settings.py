@@ -132,6 +132,9 @@ class Settings:
     jpeg_encoder: Literal["vips", "chromium"] = "vips"
     webp_quality: int = 88
     recycle_after: int = 5000  # renders before Chromium is restarted
+    # Chromium's memory (PSS of its processes, MB) above which it is restarted the same way,
+    # checked every few seconds while it renders; 0: no ceiling.
+    browser_max_mb: int = 0
     # Chromium's CPU priority below ogshot's own (a nice value, 0..19; 0: level): encoding and
     # answering hits come first when the cores are busy, and Chromium takes the rest.
     browser_nice: int = 10
@@ -184,6 +187,7 @@ class Settings:
         _check(self.jpeg_encoder, "jpeg_encoder", lambda v: v in encoders, "vips or chromium")
         _check(self.webp_quality, "webp_quality", lambda v: 1 <= v <= 100, "must be 1..100")
         _check(self.recycle_after, "recycle_after", lambda v: v >= 0, "must be >= 0")
+        _check(self.browser_max_mb, "browser_max_mb", lambda v: v >= 0, "must be >= 0 (0: off)")
         _check(self.browser_nice, "browser_nice", lambda v: 0 <= v <= 19, "must be 0..19")
         _check(self.health_interval, "health_interval", lambda v: v >= 0, "must be >= 0")
         _check(self.health_timeout, "health_timeout", lambda v: v > 0, "must be > 0")
