@@ -6,9 +6,14 @@
 Mixed traffic: a hot set of URLs (hits once rendered) and unique URLs (misses), over both templates
 and all formats. Printed: status counts, latency percentiles for hits and misses, throughput, the
 resident memory of the server and all its Chromium processes at start, during and at the end (RSS
-sum and PSS, which counts shared pages once), renders, browser restarts and recycles, and whether
-any process was left behind after SIGTERM. ``--kill-every`` SIGKILLs the browser process on a
-timer and reports how long until the next render succeeded. Nothing here fails on a number.
+sum and PSS, which counts shared pages once), PSS per process type (the server, Playwright's
+driver, Chromium's browser, renderer, GPU and utility processes) with its slope in KiB per render
+(a count, not a timing: valid on a loaded machine), renders, browser restarts and recycles, and
+whether any process was left behind after SIGTERM. ``--kill-every`` SIGKILLs the browser process on
+a timer and reports how long until the next render succeeded. Nothing here fails on a number.
+
+    .venv/bin/python benchmarks/soak.py --duration 600 --hit-ratio 0 --concurrency 8 \
+        --recycle-after 0                                    # where memory goes, per render
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import httpx
 import psutil
 
 from ogshot.bench.servers import ServerProcess, processes_memory
+from ogshot.engine.memory import process_kind
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMATS = ("png", "jpg", "webp")
@@ -56,6 +62,32 @@ def memory(pids: set[int]) -> tuple[float, float]:
     """(sum of RSS, sum of PSS) in MiB over live processes."""
     rss, pss = processes_memory([psutil.Process(pid) for pid in pids if psutil.pid_exists(pid)])
     return rss / 2**20, pss / 2**20
+
+
+def pss_by_kind(server: ServerProcess) -> dict[str, float]:
+    """PSS in MiB per process type: ``server`` (ogshot's Python processes), ``driver``
+    (Playwright's node), ``browser``, ``renderer``, ``gpu-process``, ``zygote``, ``utility:...``."""
+    found: dict[str, float] = {}
+    for pid in server.family():
+        try:
+            process = psutil.Process(pid)
+            kind = process_kind(process)
+            if kind == "other" and "python" in os.path.basename(process.cmdline()[0]).lower():
+                kind = "server"
+            pss = process.memory_full_info().pss / 2**20
+        except (psutil.Error, IndexError):
+            continue
+        found[kind] = found.get(kind, 0.0) + pss
+    return {kind: round(found[kind], 1) for kind in sorted(found)}
+
+
+def slope(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of (x, y) points; None with fewer than two distinct x."""
+    if len({x for x, _ in points}) < 2:
+        return None
+    mx = sum(x for x, _ in points) / len(points)
+    my = sum(y for _, y in points) / len(points)
+    return sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x, _ in points)
 
 
 def browser_pid(server: ServerProcess) -> int | None:
@@ -167,6 +199,7 @@ def start(args: argparse.Namespace) -> Run:
         ("queue_size", "OGSHOT_QUEUE_SIZE"),
         ("recycle_after", "OGSHOT_RECYCLE_AFTER"),
         ("memory_cache", "OGSHOT_MEMORY_CACHE_SIZE"),
+        ("browser_max_mb", "OGSHOT_BROWSER_MAX_MB"),
     ):
         if getattr(args, option) is not None:
             env[variable] = str(getattr(args, option))
@@ -222,6 +255,9 @@ async def load(args: argparse.Namespace, run: Run) -> dict[str, Any]:
         began = time.monotonic()
         until = began + args.duration
         samples: list[tuple[float, float, float, float, int]] = []
+        kinds: list[tuple[int, dict[str, float]]] = [
+            (0, await asyncio.to_thread(pss_by_kind, run.server))
+        ]
 
         async def sampler() -> None:
             while time.monotonic() < until:
@@ -229,11 +265,15 @@ async def load(args: argparse.Namespace, run: Run) -> dict[str, Any]:
                 rss, pss = memory(run.server.family())
                 server_rss = memory({run.server.pid})[0]
                 samples.append((time.monotonic() - began, rss, pss, server_rss, tally.requests))
+                done = (await client.get("/readyz")).json()["pool"]["renders"] - before["renders"]
+                by_kind = await asyncio.to_thread(pss_by_kind, run.server)
+                kinds.append((done, by_kind))
                 print(
                     f"  t={samples[-1][0]:5.0f}s  requests {tally.requests:7d}  "
                     f"RSS {rss:6.0f} MiB  PSS {pss:6.0f} MiB  server RSS {server_rss:5.0f} MiB",
                     flush=True,
                 )
+                print(f"           renders {done:6d}  PSS MiB {by_kind}", flush=True)
 
         kills: list[str] = []
         tasks = [
@@ -283,6 +323,13 @@ async def load(args: argparse.Namespace, run: Run) -> dict[str, Any]:
             {"t": round(t), "rss": round(r), "pss": round(p), "server_rss": round(v), "requests": n}
             for t, r, p, v, n in samples
         ],
+        pss_by_kind=[{"renders": n, **by_kind} for n, by_kind in kinds],
+        pss_kib_per_render={
+            kind: round(value * 1024, 1)
+            for kind in sorted({k for _, row in kinds for k in row})
+            if (value := slope([(n, row[kind]) for n, row in kinds if kind in row])) is not None
+        },
+        browser_memory_recycles=after_pool.get("browser_memory_recycles", 0),
         load_average=os.getloadavg(),
     )
     for kind in ("hit", "miss"):
@@ -328,6 +375,17 @@ def report(result: dict[str, Any]) -> None:
         f"{result['server_rss_mib_end']} MiB (its in-memory hot cache fills up to "
         "OGSHOT_MEMORY_CACHE_SIZE)"
     )
+    first, last = result["pss_by_kind"][0], result["pss_by_kind"][-1]
+    for kind, per_render in result["pss_kib_per_render"].items():
+        print(
+            f"PSS {kind:20} {first.get(kind, 0):7.1f} -> {last.get(kind, 0):7.1f} MiB over "
+            f"{last['renders']:,} renders: {per_render:+.1f} KiB/render"
+        )
+    if result["browser_memory_recycles"]:
+        print(
+            f"memory ceiling  {result['browser_memory_recycles']} recycles over "
+            "OGSHOT_BROWSER_MAX_MB"
+        )
     print(f"after SIGTERM   {result['processes_left_after_sigterm']} processes left")
     print(f"load average    {result['load_average']} (other work on the machine skews timings)")
 
@@ -342,6 +400,7 @@ def main() -> None:
     parser.add_argument("--queue-size", type=int, default=None, help="OGSHOT_QUEUE_SIZE")
     parser.add_argument("--recycle-after", type=int, default=None, help="OGSHOT_RECYCLE_AFTER")
     parser.add_argument("--memory-cache", default=None, help="OGSHOT_MEMORY_CACHE_SIZE")
+    parser.add_argument("--browser-max-mb", type=int, default=None, help="OGSHOT_BROWSER_MAX_MB")
     parser.add_argument("--kill-every", type=float, default=0, help="SIGKILL Chromium every N s")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the figures here")

@@ -19,6 +19,7 @@ from ogshot.core.settings import Settings
 from ogshot.core.version import __version__
 from ogshot.http import admin
 from ogshot.http import warm as warming
+from ogshot.http.edge import Edge
 from ogshot.http.errors import ErrorRoute, error_response
 from ogshot.http.health import healthz, metrics_endpoint, openapi_json, readyz, sync_metrics
 from ogshot.http.middleware import Telemetry
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if settings.dev:  # the design studio; off in production, where /preview is a 404
         app.router.routes.extend([*activity.routes(), *preview.routes()])
     app.state.metrics = metrics
+    app.state.edge = Edge(settings)  # purges that reach nginx and CDNs in front of the nodes
     app.state.alerter = alerter
     app.add_middleware(
         Telemetry, metrics=metrics, alerter=alerter, log_requests=settings.log_format == "json"

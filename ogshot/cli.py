@@ -427,7 +427,8 @@ def build(
 )
 def purge(template: str | None, keys: tuple[str, ...], image_url: str | None, server: str) -> None:
     """Remove the images of TEMPLATE, of --key K or of --url URL from every cache layer of every
-    node, through a running node's POST /admin/purge (token: OGSHOT_ADMIN_TOKEN)."""
+    node, through a running node's POST /admin/purge (token: OGSHOT_ADMIN_TOKEN), and from the
+    edge caches and CDN that node is told of (OGSHOT_EDGE_PURGE_URL, OGSHOT_PURGE_WEBHOOK)."""
     import httpx
 
     given = [
@@ -460,6 +461,9 @@ def purge(template: str | None, keys: tuple[str, ...], image_url: str | None, se
             reason = response.text
         raise click.ClickException(f"{server} answered {response.status_code}: {reason}")
     click.echo(json.dumps(response.json()))
+    failed = response.json().get("edge", {}).get("failed")
+    if failed:  # the nodes are purged; an edge cache or the webhook was not
+        raise click.ClickException(f"purged on the nodes, not everywhere: {'; '.join(failed)}")
 
 
 @cli.command()

@@ -35,6 +35,7 @@ from typing import IO, Self
 import psutil
 
 from ogshot.core.settings import Settings
+from ogshot.engine.memory import processes_memory, tree, tree_memory
 
 __all__ = [
     "MARKER_VARIABLE",
@@ -68,32 +69,6 @@ def settings_env(settings: Settings, cache_dir: Path | None = None) -> dict[str,
         "OGSHOT_CACHE_DIR": str(Path(cache_dir or settings.cache_dir).resolve()),
         "OGSHOT_POOL_SIZE": str(settings.pool_size),
     }
-
-
-def tree(pid: int) -> list[psutil.Process]:
-    """A live process and all its descendants (an empty list once it is gone)."""
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return []
-
-
-def tree_memory(pid: int) -> tuple[int, int]:
-    """(RSS, PSS) in bytes of a process and all its descendants."""
-    return processes_memory(tree(pid))
-
-
-def processes_memory(processes: Sequence[psutil.Process]) -> tuple[int, int]:
-    rss = pss = 0
-    for process in processes:
-        try:
-            info = process.memory_full_info()
-        except psutil.Error:  # gone meanwhile, or not ours to read
-            continue
-        rss += info.rss
-        pss += info.pss
-    return rss, pss
 
 
 @contextlib.contextmanager

@@ -3,10 +3,12 @@
 With ``OGSHOT_REDIS_URL`` set, nodes share images under the same content-hash keys as their disk
 caches, so an image rendered on one node is a hit on every other. Redis also gives the fleet:
 
-- one render per key: a short lock per key (``SET NX PX`` through redis-py's ``Lock``, with a
-  random token so only its holder releases it, and an expiry a little over the render deadline so a
-  node that dies while holding it frees it by itself). Nodes that lose the race poll Redis for the
-  winner's image until their own deadline, and render themselves if the lock goes away without one;
+- one render per key: a lease per key (``SET NX PX`` through redis-py's ``Lock``, with a random
+  token so only its holder releases it). The lease is short (``lock_ttl``, a few seconds) and its
+  holder renews it every third of that while it renders, so a node that dies mid-render frees the
+  key within ``lock_ttl`` instead of holding it for a whole render deadline. Nodes that lose the
+  race poll Redis for the winner's image until their own deadline, and one of them takes the key
+  over if the lease goes away without one;
 - purges that reach every node. A purge deletes the images from Redis and records, with the
   wall-clock time of the purge, what it purged: ``purged:<key>`` per key (kept as long as an
   image), and in one hash the time of the latest key purge and each purged template's time; the
@@ -19,12 +21,15 @@ caches, so an image rendered on one node is a hit on every other. Redis also giv
 
 Redis is never a single point of failure. Every call has a timeout; a failed call makes this node
 act as if Redis were absent for ``RETRY_AFTER`` seconds (logged once when it goes, once when it is
-back), then it tries again: redis-py reconnects by itself.
+back), then it tries again: redis-py reconnects by itself. A connection that broke while it was
+idle in the pool (a restart of Redis breaks them all) is retried once on a fresh one, so one
+restart is one outage, not one per pooled connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import logging
 import time
@@ -33,11 +38,14 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError
 
 from ogshot.cache.disk import Entry
 
-__all__ = ["ALONE", "Fleet", "PurgeState"]
+__all__ = ["ALONE", "Fleet", "Lease", "PurgeState"]
 
 log = logging.getLogger("ogshot.fleet")
 
@@ -58,6 +66,14 @@ class PurgeState:
     templates: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class Lease:
+    """A held render lock and the task that renews it until it is released."""
+
+    lock: Any
+    renewing: asyncio.Task[None]
+
+
 class Fleet:
     """One Redis connection pool per worker; every method is safe to call when Redis is down."""
 
@@ -65,7 +81,8 @@ class Fleet:
 
     def __init__(self, url: str, *, keep: int, lock_ttl: float, timeout: float = 0.5) -> None:
         """``keep``: seconds an image stays in Redis (its TTL plus the stale window; 0: for ever);
-        ``lock_ttl``: seconds a render lock lives when its holder never releases it."""
+        ``lock_ttl``: seconds a render lease lives unless its holder renews it (it does, every
+        third of that, while it renders; a holder that died stops renewing)."""
         self.url = url
         self.keep = keep
         self.lock_ttl = lock_ttl
@@ -75,7 +92,11 @@ class Fleet:
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             health_check_interval=30,
-            retry_on_timeout=False,
+            # A restart of Redis breaks every pooled connection, and each one fails on its next
+            # use. Without a retry, each was a new outage (logged, counted, Redis left alone for
+            # RETRY_AFTER) minutes after the restart. A broken connection is retried once on a
+            # fresh one at once; a timeout is not retried (it would only double the wait).
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         self.errors = 0
         self.on_error: Callable[[], None] | None = None  # e.g. a metrics counter
@@ -112,8 +133,9 @@ class Fleet:
 
     # -- one render per key ------------------------------------------------------------------
 
-    async def lock(self, key: str) -> Any:
-        """A held lock when this node should render ``key``; None when another node holds it.
+    async def lock(self, key: str) -> Lease | object | None:
+        """A held lease when this node should render ``key`` (renewed until ``unlock``); None
+        when another node holds it.
 
         When Redis is down, a stand-in that nobody else sees: the node renders alone, as it would
         without a fleet."""
@@ -121,14 +143,30 @@ class Fleet:
         got = await self._call(lock.acquire(), None)
         if got is None:
             return ALONE
-        return lock if got else None
+        if not got:
+            return None
+        return Lease(lock, asyncio.ensure_future(self._renew(lock)))
 
-    async def unlock(self, lock: Any) -> None:
-        if lock is ALONE or lock is None:
+    async def unlock(self, lease: Lease | object | None) -> None:
+        if not isinstance(lease, Lease):  # ALONE or None
             return
-        # LockError: it expired (a render slower than lock_ttl) and may be another node's now.
+        lease.renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await lease.renewing
+        # LockError: it expired (Redis was away longer than the lease) and may be another's now.
         with contextlib.suppress(LockError):
-            await self._call(lock.release(), None)
+            await self._call(lease.lock.release(), None)
+
+    async def _renew(self, lock: Any) -> None:
+        """Keep ``lock`` alive while its render runs: its TTL back to ``lock_ttl`` every third
+        of it, so a missed renewal or two (a slow Redis) does not lose it."""
+        while True:
+            await asyncio.sleep(self.lock_ttl / 3)
+            try:
+                await self._call(lock.reacquire(), None)
+            except LockError:  # expired meanwhile: a waiter may render too; nothing to keep
+                log.debug("a render lease was lost before its render ended")
+                return
 
     async def wait(self, key: str, deadline: float, *, newer_than: float = 0.0) -> Entry | None:
         """Poll for the image another node is rendering, until ``deadline`` (monotonic), Redis
@@ -223,6 +261,29 @@ class Fleet:
         if raw is False:
             return None
         return float(raw) if isinstance(raw, bytes) else 0.0
+
+    # -- what the edge caches hold ----------------------------------------------------------------
+
+    async def remember_uri(self, uri: str, *, key: str, template: str) -> None:
+        """Record that ``uri`` was answered with the image ``key`` of ``template``: an edge cache
+        in front of the nodes may hold it under that URI (see http/edge.py)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for name in (PREFIX + "uris:key:" + key, PREFIX + "uris:tpl:" + template):
+            pipe.sadd(name, uri)
+            if self.keep:
+                pipe.expire(name, self.keep)
+        await self._call(pipe.execute(), None)
+
+    async def uris(self, *, keys: list[str], templates: list[str]) -> builtins.set[str]:
+        """The URIs recorded for ``keys`` and ``templates``; whatever is known when Redis fails."""
+        names = [PREFIX + "uris:key:" + k for k in keys]
+        names += [PREFIX + "uris:tpl:" + t for t in templates]
+        if not names:
+            return set()
+        found: builtins.set[bytes | str] = await self._call(
+            self.redis.sunion(names), builtins.set()
+        )
+        return {_text(uri) for uri in found}
 
     # -- failure handling ------------------------------------------------------------------------
 

@@ -137,6 +137,9 @@ class Settings:
     jpeg_encoder: Literal["vips", "chromium"] = "vips"
     webp_quality: int = 88
     recycle_after: int = 5000  # renders before Chromium is restarted
+    # Chromium's memory (PSS of its processes, MB) above which it is restarted the same way,
+    # checked every few seconds while it renders; 0: no ceiling.
+    browser_max_mb: int = 0
     # Chromium's CPU priority below ogshot's own (a nice value, 0..19; 0: level): encoding and
     # answering hits come first when the cores are busy, and Chromium takes the rest.
     browser_nice: int = 10
@@ -170,6 +173,11 @@ class Settings:
     shot_origins: tuple[str, ...] = ()
     shot_ttl: int = 300  # seconds a page screenshot is fresh; then served stale while refreshed
     shot_timeout: float = 15.0  # seconds one page screenshot may take, its page's requests included
+    # Purge endpoints of the edge caches in front of the nodes (nginx with the cache-purge
+    # module: http://edge/purge), each sent ``PURGE <endpoint><path?query>`` for every URL a purge
+    # removes; comma-separated; empty: off.
+    edge_purge_url: tuple[str, ...] = ()
+    purge_webhook: str = ""  # URL that gets each purge as a JSON POST (CDN glue); empty: off
 
     def __post_init__(self) -> None:
         _check(self.port, "port", lambda v: 0 <= v <= 65535, "not a TCP port")
@@ -193,6 +201,7 @@ class Settings:
         _check(self.jpeg_encoder, "jpeg_encoder", lambda v: v in encoders, "vips or chromium")
         _check(self.webp_quality, "webp_quality", lambda v: 1 <= v <= 100, "must be 1..100")
         _check(self.recycle_after, "recycle_after", lambda v: v >= 0, "must be >= 0")
+        _check(self.browser_max_mb, "browser_max_mb", lambda v: v >= 0, "must be >= 0 (0: off)")
         _check(self.browser_nice, "browser_nice", lambda v: 0 <= v <= 19, "must be 0..19")
         _check(self.health_interval, "health_interval", lambda v: v >= 0, "must be >= 0")
         _check(self.health_timeout, "health_timeout", lambda v: v > 0, "must be > 0")
@@ -216,6 +225,9 @@ class Settings:
             reason = "needs OGSHOT_SECRET: without a signing secret URLs are not checked at all"
             raise ConfigError("OGSHOT_VERIFY_SECRETS", "<hidden>", reason)
         _check(self.refresh_ahead, "refresh_ahead", lambda v: 0 <= v < 1, "must be 0 (off) or <1")
+        for base in self.edge_purge_url:
+            _check(base, "edge_purge_url", _edge_base, "not an http(s) URL")
+        _check(self.purge_webhook, "purge_webhook", _webhook_url, "not an http(s) URL")
         for host in self.remote_images:
             _check(host, "remote_images", _host_pattern, "not a host or *.domain pattern")
         for secret in self.secrets:  # HMAC with an empty key: anyone could sign (JSON array form)
@@ -308,6 +320,10 @@ def _origin(text: str) -> bool:
 
 def _webhook_url(text: str) -> bool:
     return text == "" or re.match(r"^https?://[^\s/]+", text) is not None
+
+
+def _edge_base(text: str) -> bool:
+    return re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", text) is not None  # no query
 
 
 _HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$")

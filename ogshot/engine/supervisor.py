@@ -7,8 +7,10 @@ which of its pages belong to a browser that is gone or retired. The pool is told
 When Chromium dies, the pool is told its pages are lost and a new browser is launched. A health
 probe asks the browser a trivial question every ``health_interval`` seconds; a browser that is
 alive but does not answer within ``health_timeout`` is killed (and so relaunched). After
-``recycle_after`` renders a fresh Chromium is started beside the old one, new pages open on it,
-and the old one is closed once the pool has every page it lent on it back: no request is dropped.
+``recycle_after`` renders, or once its processes use more than ``browser_max_mb`` (PSS, measured
+every ``MEMORY_CHECK_EVERY`` seconds at most while it renders), a fresh Chromium is started beside
+the old one, new pages open on it, and the old one is closed once the pool has every page it lent
+on it back: no request is dropped.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from collections.abc import Awaitable
 from typing import Any, Protocol
 
@@ -27,10 +30,13 @@ from playwright.async_api import Error as PlaywrightError
 from ogshot.core.errors import BrowserError
 from ogshot.core.settings import Settings
 from ogshot.engine.chromium import find_chromium
+from ogshot.engine.memory import tree_memory
 
 __all__ = ["Chromium", "Tenant"]
 
 log = logging.getLogger("ogshot.browser")
+
+MEMORY_CHECK_EVERY = 2.0  # seconds between measurements of Chromium's memory, at most
 
 
 class Tenant(Protocol):
@@ -65,7 +71,10 @@ class Chromium:
         self.renders = 0  # on the current browser, for recycling
         self.launches = 0
         self.restarts = 0  # after a crash or a failed health probe
-        self.recycles = 0  # after recycle_after renders
+        self.recycles = 0  # after recycle_after renders or over browser_max_mb
+        self.memory_recycles = 0  # of those, over browser_max_mb
+        self.memory_mb = 0.0  # PSS of the current Chromium's processes when last measured
+        self._memory_checked = 0.0  # monotonic
         self.probe_failures = 0
 
     @property
@@ -120,7 +129,26 @@ class Chromium:
         limit = self.settings.recycle_after
         if limit and self.renders >= limit and not self._recycling and not self._closing:
             self._recycling = True
-            self._spawn(self._recycle())
+            self._spawn(self._recycle(f"after {self.renders} renders"))
+        now = time.monotonic()
+        if self.settings.browser_max_mb and now - self._memory_checked >= MEMORY_CHECK_EVERY:
+            self._memory_checked = now
+            self._spawn(self._check_memory(generation))
+
+    async def _check_memory(self, generation: int) -> None:
+        """Recycle the browser of ``generation`` when its processes use over browser_max_mb."""
+        pid = self.pid
+        if pid is None:
+            return
+        _rss, pss = await asyncio.to_thread(tree_memory, pid)  # reads smaps: off the loop
+        if generation != self.generation:
+            return
+        self.memory_mb = pss / 2**20
+        limit = self.settings.browser_max_mb
+        if self.memory_mb > limit and not self._recycling and not self._closing:
+            self._recycling = True
+            self.memory_recycles += 1
+            self._spawn(self._recycle(f"at {self.memory_mb:.0f} MB (browser_max_mb {limit})"))
 
     # -- launching ---------------------------------------------------------------------------
 
@@ -199,18 +227,14 @@ class Chromium:
 
     # -- recycling and the health probe ------------------------------------------------------
 
-    async def _recycle(self) -> None:
+    async def _recycle(self, why: str) -> None:
         """Start a fresh Chromium, move new pages to it, close the old one once drained."""
         try:
             async with self._lock:
                 old, old_pid, old_generation = self._browser, self.pid, self.generation
                 if self._closing or old is None or not old.is_connected():
                     return  # a crash relaunch is due instead
-                log.info(
-                    "recycling Chromium after %d renders",
-                    self.renders,
-                    extra={"event": "browser_recycle"},
-                )
+                log.info("recycling Chromium %s", why, extra={"event": "browser_recycle"})
                 try:
                     await self._launch()
                 except Exception as exc:

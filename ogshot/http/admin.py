@@ -12,7 +12,9 @@ JSON object naming what to purge, one of:
 - ``{"template": "article"}``: every image of a template, whatever its version and parameters.
 
 With Redis the purge is fleet-wide (see layers.py for how other nodes learn of it), and it fails
-with 503 when Redis cannot be reached: a purge that did not happen never looks done.
+with 503 when Redis cannot be reached: a purge that did not happen never looks done. Then it
+reaches the caches in front of the nodes (http/edge.py: ``OGSHOT_EDGE_PURGE_URL``,
+``OGSHOT_PURGE_WEBHOOK``); the answer's ``edge`` says what they did, failures included.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ogshot.core.errors import BadRequest, FleetUnavailable, InvalidParameter, Unauthorized
+from ogshot.http.edge import Edge
 from ogshot.http.og import OgRequest, parse_og
 from ogshot.http.query import query_params
 from ogshot.templates.signing import SIGNATURE_PARAM
@@ -56,22 +59,36 @@ def admin_renderer(request: Request) -> Renderer:
 async def purge(request: Request) -> Response:
     renderer = admin_renderer(request)
     what = await _body(request)
+    edge: Edge = request.app.state.edge
+    fleet = renderer.layers.fleet
+    uris: list[str] = []
     try:
         if "template" in what:
             name = _string(what, "template")
             await renderer.template(name)  # 404 for a template that does not exist
             generation, deleted = await renderer.layers.purge_template(name)
-            return JSONResponse({"template": name, "deleted": deleted, "generation": generation})
-        if "url" in what:
-            keys = [await _key_of(renderer, _string(what, "url"))]
+            answer: dict[str, Any] = {"template": name, "deleted": deleted}
+            keys, templates = [], [name]
         else:
-            keys = _keys(what.get("keys"))
-        generation = await renderer.layers.purge(keys)
+            if "url" in what:
+                url = _string(what, "url")
+                keys = [await _key_of(renderer, url)]
+                uris = [_uri_of(url)]
+            else:
+                keys = _keys(what.get("keys"))
+            generation = await renderer.layers.purge(keys)
+            answer, templates = {"keys": keys}, []
     except _unreachable() as exc:  # evaluated only when something was raised
         raise FleetUnavailable(
             f"Redis is unreachable ({type(exc).__name__}): nothing was purged; try again"
         ) from None
-    return JSONResponse({"keys": keys, "generation": generation})
+    answer["generation"] = generation
+    if edge.on:  # the nodes are purged; now the caches in front of them
+        report = await edge.purge(
+            fleet, uris=uris, keys=keys, templates=templates, generation=generation
+        )
+        answer["edge"] = report.as_json()
+    return JSONResponse(answer)
 
 
 def _unreachable() -> tuple[type[BaseException], ...]:
@@ -127,6 +144,12 @@ def _keys(value: Any) -> list[str]:
         if not isinstance(key, str) or not _KEY.match(key):
             raise InvalidParameter("keys", f"{key!r} is not a cache key (64 hex digits)")
     return list(dict.fromkeys(value))
+
+
+def _uri_of(url: str) -> str:
+    """``url``'s path and query as sent (the edge's cache key), without scheme and host."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def og_request_of(renderer: Renderer, url: str) -> OgRequest:

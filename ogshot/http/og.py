@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from ogshot.core.errors import InvalidParameter
 from ogshot.core.suggest import closest
+from ogshot.http.edge import Edge
 from ogshot.http.query import query_params
 from ogshot.http.responses import image_response
 from ogshot.pipeline.renderer import Renderer
@@ -86,7 +87,22 @@ async def og_image(request: Request) -> Response:
     request.scope["ogshot"]["template"] = og.template
     signing.check(settings, og.template, og.params, og.format, og.signature)
     image = await renderer.image(og.template, og.params, og.format)
-    return image_response(request, image, settings, og.params.get(VERSION_PARAM))
+    edge: Edge | None = getattr(request.app.state, "edge", None)
+    if edge is not None and edge.on:  # an edge cache may keep this answer under this URI
+        edge.remember(
+            renderer.layers.fleet, request_uri(request), key=image.key, template=og.template
+        )
+    return image_response(
+        request, image, settings, og.params.get(VERSION_PARAM), template=og.template
+    )
+
+
+def request_uri(request: Request) -> str:
+    """The URI as the client sent it (nginx's ``$request_uri``, its cache key)."""
+    scope = request.scope
+    path: bytes = scope.get("raw_path") or scope["path"].encode()
+    query: bytes = scope.get("query_string", b"")
+    return (path + (b"?" + query if query else b"")).decode("latin-1")
 
 
 def _parse_data(text: str) -> dict[str, Any]:

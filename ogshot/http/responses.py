@@ -11,6 +11,7 @@ from starlette.responses import Response
 from ogshot.core.settings import Settings
 from ogshot.core.stopwatch import server_timing
 from ogshot.http.cache_control import promise
+from ogshot.http.edge import tags
 from ogshot.pipeline.renderer import Image
 
 __all__ = ["EncodedResponse", "etag_matches", "image_response"]
@@ -19,9 +20,15 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 def image_response(
-    request: Request, image: Image, settings: Settings, requested: str | None
+    request: Request,
+    image: Image,
+    settings: Settings,
+    requested: str | None,
+    *,
+    template: str = "",
 ) -> Response:
-    """The answer with ``image``; ``requested``: the version the URL carries (``v``).
+    """The answer with ``image``; ``requested``: the version the URL carries (``v``);
+    ``template``: its template, named in the cache tags that CDNs purge by (http/edge.py).
 
     On the cache-hit path: the headers are written encoded, in one list, and the request's
     conditional headers are read in one pass over the raw ones."""
@@ -43,6 +50,10 @@ def image_response(
         (b"server-timing", timing.encode()),
         (b"accept-ranges", b"bytes"),
     ]
+    if template and image.key:
+        names = tags(template, image.key)
+        headers.append((b"surrogate-key", " ".join(names).encode("latin-1")))
+        headers.append((b"cache-tag", ",".join(names).encode("latin-1")))
     if image.variant:
         headers.append((b"x-ogshot-variant", image.variant.encode("latin-1")))
     if image.quality:  # what the byte budget (max_kb) chose

@@ -74,6 +74,7 @@ POOL_EVENTS = {
     "page_replaced": "pages_replaced",
     "browser_restart": "browser_restarts",
     "browser_recycle": "browser_recycles",
+    "browser_memory_recycle": "browser_memory_recycles",  # of those, over browser_max_mb
     "probe_failure": "probe_failures",
 }
 

@@ -28,6 +28,7 @@ class Image:
     variant: str = ""  # the A/B variant drawn, when the template declares variants
     stale: bool = False  # past the cache TTL: served while one background render refreshes it
     version: str = ""  # the version of the template that made it (what versioned URLs carry)
+    key: str = ""  # its cache key (the edge's purges and cache tags name it)
     quality: str = ""  # what a byte budget chose (engine/budget.py); "" without a budget
 
     @classmethod
@@ -54,6 +55,7 @@ class Image:
             stale=stale,
             version=job.template.version,
             quality=entry.quality,
+            key=job.key,
         )
 
     @property

@@ -61,6 +61,8 @@ log = logging.getLogger("ogshot")
 # Seconds before a key whose refresh failed is tried again: a failure can be instant (an
 # overloaded pool), and a hot stale URL must not turn into one failing render per request.
 REFRESH_RETRY_AFTER = 10.0
+# Seconds a fleet render lease lives without renewal (renewed every third of it).
+LEASE_SECONDS = 3.0
 
 
 class Renderer:
@@ -558,6 +560,7 @@ def _fleet(settings: Settings) -> Fleet | None:
     return Fleet(
         settings.redis_url,
         keep=settings.cache_ttl + settings.stale_ttl if settings.cache_ttl else 0,
-        # A little over the longest a render may hold it: its wait for a page, then its deadline.
-        lock_ttl=settings.queue_timeout + settings.render_timeout + 5,
+        # A lease its holder renews while it renders: a node that dies mid-render frees the key
+        # within this, and a waiter takes over (it held it for a whole render deadline before).
+        lock_ttl=LEASE_SECONDS,
     )

@@ -1,56 +1,38 @@
-"""deploy/nginx.conf, run by the real nginx (Debian's package) in front of two real ``ogshot serve``
-nodes: the second request for an image is answered by nginx alone, misses are collapsed and
-spread over both nodes, and only the image routes are exposed.
+"""deploy/nginx.conf, run by the real nginx (Debian's package, with its cache-purge module) in front
+of two real ``ogshot serve`` nodes sharing a real redis-server: the second request for an image is
+answered by nginx alone, misses are collapsed and spread over both nodes, only the image routes are
+exposed, purges by URL and by template reach nginx's cache and a webhook, and clients are
+rate-limited.
 
 The tests share one fleet and run in file order; the last one stops both nodes."""
 
 from __future__ import annotations
 
-import os
+import json
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 
-from tests.support.helpers import ROOT, image_of, make_settings
+from tests.support.helpers import image_of, make_settings
+from tests.support.nginx import NGINX, nginx_conf
 from tests.support.procs import Server, free_port, serve_env, wait_for
+from tests.support.services import Receiver, RedisServer
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 pytestmark = pytest.mark.skipif(
     not Path(NGINX).exists(),
     reason="NGINX IS NOT INSTALLED: `bash .ci/setup` installs Debian's nginx package",
 )
 
 
-def nginx_conf(nodes: list[int], port: int, base: Path) -> str:
-    """deploy/nginx.conf with this test's ports and paths; every substitution must apply once,
-    so the file the test runs stays the file users copy."""
-    text = (ROOT / "deploy" / "nginx.conf").read_text()
-    temp = "\n".join(
-        f"    {kind}_temp_path {base / kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    changes = [
-        ("user www-data;", "user root;" if os.geteuid() == 0 else ""),
-        ("worker_processes auto;", "worker_processes 1;"),
-        ("access_log /var/log/nginx/ogshot.access.log", f"access_log {base / 'access.log'}"),
-        ("proxy_cache_path /var/cache/nginx/ogshot", f"proxy_cache_path {base / 'cache'}"),
-        ("server 127.0.0.1:8001", f"server 127.0.0.1:{nodes[0]}"),
-        ("server 127.0.0.1:8002", f"server 127.0.0.1:{nodes[1]}"),
-        ("listen 80;", f"listen 127.0.0.1:{port};"),
-        ("http {\n", "http {\n" + temp + "\n"),
-    ]
-    for old, new in changes:
-        assert text.count(old) == 1, f"deploy/nginx.conf changed: {old!r} is not there once"
-        text = text.replace(old, new)
-    return text
+TOKEN = "edge-admin-token"
 
 
 @dataclass
@@ -58,6 +40,19 @@ class Fleet:
     base: str  # nginx
     nodes: list[Server]
     logs: Path
+    receiver: Receiver  # the purge webhook
+
+    def purge(self, what: dict[str, Any]) -> dict[str, Any]:
+        """POST /admin/purge on a node (the edge hides /admin): the answer's JSON."""
+        answer = httpx.post(
+            f"{self.nodes[0].base}/admin/purge",
+            json=what,
+            headers={"authorization": f"Bearer {TOKEN}"},
+            timeout=60,
+        )
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return httpx.get(f"{self.base}{path}", timeout=60, **kwargs)
@@ -75,17 +70,26 @@ class Fleet:
 @pytest.fixture(scope="module")
 def fleet(module_dir: Path) -> Iterator[Fleet]:
     make_settings(module_dir)  # the template and static copies the nodes serve
+    port = free_port()
+    redis = RedisServer(module_dir / "redis").start()
+    receiver = Receiver()
     nodes = [
         Server(
             "--access-log",
-            env=serve_env(module_dir, OGSHOT_CACHE_DIR=str(module_dir / f"cache-{i}")),
+            env=serve_env(
+                module_dir,
+                OGSHOT_CACHE_DIR=str(module_dir / f"cache-{i}"),
+                OGSHOT_REDIS_URL=redis.url,
+                OGSHOT_ADMIN_TOKEN=TOKEN,
+                OGSHOT_EDGE_PURGE_URL=f"http://127.0.0.1:{port}/purge",
+                OGSHOT_PURGE_WEBHOOK=receiver.url,
+            ),
             cwd=module_dir,
         )
         for i in range(2)
     ]
     edge = module_dir / "nginx"
     edge.mkdir()
-    port = free_port()
     conf = edge / "nginx.conf"
     conf.write_text(nginx_conf([n.port for n in nodes], port, edge))
     command = [NGINX, "-p", str(edge), "-c", str(conf), "-e", str(edge / "error.log")]
@@ -97,7 +101,7 @@ def fleet(module_dir: Path) -> Iterator[Fleet]:
         for node in nodes:
             node.start()
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        fleet = Fleet(f"http://127.0.0.1:{port}", nodes, edge)
+        fleet = Fleet(f"http://127.0.0.1:{port}", nodes, edge, receiver)
         assert wait_for(lambda: _answers(f"{fleet.base}/healthz"), timeout=20), (
             edge / "error.log"
         ).read_text()
@@ -108,6 +112,8 @@ def fleet(module_dir: Path) -> Iterator[Fleet]:
             process.wait(10)
         for node in nodes:
             node.kill()
+        receiver.close()
+        redis.stop()
 
 
 def _answers(url: str) -> bool:
@@ -186,6 +192,118 @@ def test_no_store_answers_are_never_cached(fleet: Fleet) -> None:
         assert answer.headers["cache-control"] == "no-store"
         assert answer.headers["x-cache-status"] == "MISS"
     assert wait_for(lambda: fleet.reached(path) == 2)
+
+
+def test_images_carry_cache_tags_for_cdns(fleet: Fleet) -> None:
+    answer = fleet.get("/og/article.png?title=Tagged")
+    assert answer.status_code == 200
+    surrogate = answer.headers["surrogate-key"].split(" ")
+    assert surrogate[:2] == ["ogshot", "tmpl-article"]
+    assert re.fullmatch(r"key-[0-9a-f]{64}", surrogate[2])
+    assert answer.headers["cache-tag"] == ",".join(surrogate)
+    # The key is the image's cache key: a purge by that key names the same one.
+    (key,) = fleet.purge({"url": "/og/article.png?title=Tagged"})["keys"]
+    assert surrogate[2] == f"key-{key}"
+
+
+def test_a_purge_by_url_reaches_the_edge_and_the_webhook(fleet: Fleet) -> None:
+    path = "/og/article.png?title=Purged%20at%20the%20edge"
+    first = fleet.get(path)
+    assert first.headers["x-cache-status"] == "MISS"
+    assert fleet.get(path).headers["x-cache-status"] == "HIT"
+    assert wait_for(lambda: fleet.reached(path) == 1)
+    posted = len(fleet.receiver.received)
+
+    answer = fleet.purge({"url": f"https://og.example.com{path}"})
+    assert answer["edge"]["purged"] == 1 and answer["edge"]["failed"] == [], answer
+    assert answer["edge"]["uris"] == [path] and answer["edge"]["webhook"] is True
+    (key,) = answer["keys"]
+
+    again = fleet.get(path)  # from a node again, not from nginx's cache
+    assert again.status_code == 200 and again.headers["x-cache-status"] == "MISS"
+    assert again.headers["x-ogshot-cache"] == "miss"  # purged from the nodes' caches too
+    assert wait_for(lambda: fleet.reached(path) == 2)
+    assert fleet.get(path).headers["x-cache-status"] == "HIT"
+
+    hook_path, headers, body = fleet.receiver.wait(posted + 1)[posted]
+    assert hook_path == "/hook" and headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {
+        "event": "purge",
+        "urls": [path],
+        "keys": [key],
+        "templates": [],
+        "tags": [f"key-{key}"],
+        "generation": answer["generation"],
+    }
+
+
+def test_a_purge_by_template_reaches_every_url_of_it_at_the_edge(fleet: Fleet) -> None:
+    data = quote(json.dumps({"quote": "Both forms", "author": "Edge"}))
+    paths = [
+        "/og/quote.png?quote=One&author=Edge",
+        "/og/quote.png?author=Edge&quote=One",  # the same image under another URI
+        "/og/quote.jpg?quote=Two&author=Edge",
+        f"/og?template=quote&data={data}&format=webp",
+    ]
+    other = "/og/minimal.png?title=Not%20a%20quote"
+    for path in [*paths, other]:  # one request each, spread over both nodes
+        assert fleet.get(path).headers["x-cache-status"] == "MISS", path
+    for path in [*paths, other]:
+        assert fleet.get(path).headers["x-cache-status"] == "HIT", path
+    posted = len(fleet.receiver.received)
+
+    answer = fleet.purge({"template": "quote"})
+    assert answer["template"] == "quote" and answer["deleted"] >= 3
+    assert sorted(answer["edge"]["uris"]) == sorted(paths)
+    assert answer["edge"]["purged"] == len(paths) and answer["edge"]["failed"] == []
+
+    for path in paths:
+        assert fleet.get(path).headers["x-cache-status"] == "MISS", path
+    assert fleet.get(other).headers["x-cache-status"] == "HIT"
+    _, _, body = fleet.receiver.wait(posted + 1)[posted]
+    hook = json.loads(body)
+    assert hook["templates"] == ["quote"] and hook["tags"] == ["tmpl-quote"]
+    assert sorted(hook["urls"]) == sorted(paths) and hook["keys"] == []
+
+
+def test_purge_is_refused_from_other_addresses(fleet: Fleet) -> None:
+    path = "/og/minimal.png?title=Only%20loopback%20purges"
+    fleet.get(path)
+    assert fleet.get(path).headers["x-cache-status"] == "HIT"
+    # 127.0.0.2 is loopback too, but not an address the shipped config allows.
+    transport = httpx.HTTPTransport(local_address="127.0.0.2")
+    with httpx.Client(transport=transport, timeout=30) as client:
+        refused = client.request("PURGE", f"{fleet.base}/purge{path}")
+        assert refused.status_code == 403
+        assert client.get(f"{fleet.base}{path}").headers["x-cache-status"] == "HIT"
+    allowed = httpx.request("PURGE", f"{fleet.base}/purge{path}", timeout=30)
+    assert allowed.status_code == 200
+    assert httpx.request("PURGE", f"{fleet.base}/purge{path}", timeout=30).status_code == 404
+    assert fleet.get(path).headers["x-cache-status"] == "MISS"
+
+
+def test_a_redirect_keeps_the_port_and_the_log_the_request_id(fleet: Fleet) -> None:
+    answer = fleet.get("/og/", follow_redirects=False)
+    assert answer.status_code in (301, 307, 308), answer.text
+    assert answer.headers["location"] == f"{fleet.base}/og"
+    request_id = fleet.get("/og/minimal.png?title=Logged").headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id)  # nginx's $request_id, echoed by the node
+    log = fleet.logs / "access.log"
+    assert wait_for(lambda: f"id={request_id}" in log.read_text())
+
+
+def test_clients_over_the_rate_limit_get_429(fleet: Fleet) -> None:
+    path = "/og/minimal.png?title=Rate%20limited"
+    assert fleet.get(path).status_code == 200
+    # 50 a second with bursts of 200: 600 requests as fast as 16 threads go is over it.
+    with httpx.Client(timeout=30) as client, ThreadPoolExecutor(16) as pool:
+        statuses = list(
+            pool.map(lambda _: client.get(f"{fleet.base}{path}").status_code, range(600))
+        )
+    assert set(statuses) == {200, 429}, sorted(set(statuses))
+    assert 200 <= statuses.count(200) < 600
+    # The bucket drains at 50 a second: a few seconds on, the client is served again.
+    assert wait_for(lambda: fleet.get(path).status_code == 200, timeout=10, interval=0.5)
 
 
 def test_hits_are_served_with_every_node_stopped(fleet: Fleet) -> None:

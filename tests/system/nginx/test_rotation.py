@@ -30,8 +30,8 @@ import pytest
 from ogshot.core.settings import Settings
 from ogshot.templates.signing import signed_path
 from tests.support.helpers import make_settings
+from tests.support.nginx import NGINX, nginx_conf
 from tests.support.procs import Server, free_port, serve_env, wait_for
-from tests.system.nginx.test_nginx import NGINX, nginx_conf
 
 pytestmark = pytest.mark.skipif(
     not Path(NGINX).exists(),

@@ -13,7 +13,7 @@ import pytest
 
 from ogshot.cache.disk import Entry
 from ogshot.cache.layers import Layers
-from ogshot.cache.redis import ALONE, Fleet
+from ogshot.cache.redis import ALONE, Fleet, Lease
 from ogshot.core.settings import Settings
 from tests.support.services import RedisServer
 
@@ -79,7 +79,9 @@ def test_a_lock_whose_holder_vanished_expires_and_waiters_render(
 ) -> None:
     async def scenario() -> None:
         dead, b = fleet(redis_server, lock_ttl=0.3), fleet(redis_server)
-        assert await dead.lock("k-dead") is not None  # never released: its node "died"
+        lease = await dead.lock("k-dead")
+        assert isinstance(lease, Lease)
+        lease.renewing.cancel()  # its node "died": nobody renews or releases it
         started = time.monotonic()
         assert await b.wait("k-dead", started + 5) is None
         assert time.monotonic() - started < 2  # gave up when the lock expired, not at the deadline
@@ -90,6 +92,56 @@ def test_a_lock_whose_holder_vanished_expires_and_waiters_render(
         await b.close()
 
     asyncio.run(scenario())
+
+
+def test_a_lease_is_renewed_while_its_holder_lives(redis_server: RedisServer) -> None:
+    async def scenario() -> None:
+        a, b = fleet(redis_server, lock_ttl=0.3), fleet(redis_server)
+        lease = await a.lock("k-lease")
+        assert isinstance(lease, Lease)
+        await asyncio.sleep(1.2)  # four lease lengths: only renewals keep it
+        assert await b.lock("k-lease") is None
+        assert 0 < await b.redis.pttl("ogshot:lock:k-lease") <= 300
+        await a.unlock(lease)
+        assert lease.renewing.done()
+        assert await b.redis.exists("ogshot:lock:k-lease") == 0  # released at once
+        mine = await b.lock("k-lease")
+        assert isinstance(mine, Lease)
+        await b.unlock(mine)
+        await a.close()
+        await b.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_restart_is_one_outage_for_every_pooled_connection(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Connections broken by a restart are retried on fresh ones when next used: no call fails
+    after the restart, though eight connections of the pool were broken by it."""
+    caplog.set_level(logging.WARNING, logger="ogshot.fleet")
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+
+        async def scenario() -> None:
+            node = fleet(server)
+            await node.set("k", Entry(b"v", "e" * 32, time.time()))
+            found = await asyncio.gather(*(node.get("k") for _ in range(8)))
+            assert all(f is not None for f in found)
+            assert len(node.redis.connection_pool._available_connections) == 8
+            server.stop()
+            server.start()  # same port, empty: every pooled connection is broken
+            for width in range(1, 9):  # each width reaches connections not used since
+                assert (
+                    await asyncio.gather(*(node.get("k") for _ in range(width))) == [None] * width
+                )
+            assert node.errors == 0 and node.healthy
+            await node.close()
+
+        asyncio.run(scenario())
+    finally:
+        server.stop()
+    assert not [r.getMessage() for r in caplog.records]
 
 
 def test_purge_removes_keys_for_every_node_and_bumps_the_generation(

@@ -202,6 +202,7 @@ def _candidates(kind: Any, default: Any, where: Path) -> list[Any]:
             ("--a=1,2", " padded ", "[not json"),
             ("a.example.com", "*.b.example.org"),
             ("https://a.example.com", "http://127.0.0.2:8080"),  # origins (shot_origins)
+            ("http://127.0.0.1:8080/purge", "https://edge.example.org"),
         ]
     if typing.get_origin(kind) is Literal:
         return [a for a in args if a != default]
