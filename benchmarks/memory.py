@@ -9,6 +9,11 @@ the tree costs; RSS counts shared pages once per process), renders ``--renders``
 over every template (2 requests per page at a time) and reads again. Prints numbers; judges
 nothing. Memory barely depends on the machine's load, but the statuses are printed: on a busy
 machine some requests end in 503/504 and the tree has rendered fewer images.
+
+PSS divides a shared library's pages among every process that maps it, here or elsewhere: with
+other ogshot servers or Chromiums running on the machine, this tree's PSS comes out lower than what
+it costs alone. For a container's budget, measure in the image: ``.ci/container`` with
+``OGSHOT_CONTAINER_RENDERS`` (nothing outside the image shares its files).
 """
 
 from __future__ import annotations
