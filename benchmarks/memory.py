@@ -76,7 +76,7 @@ def measure(pool: int, renders: int) -> None:
             "OGSHOT_CACHE_DIR": str(Path(tmp) / "cache"),
             "OGSHOT_POOL_SIZE": str(pool),
         }
-        with ServerProcess(env=env, cwd=ROOT).start(timeout=120) as server:
+        with ServerProcess(env=env, cwd=ROOT) as server:  # entering starts it
             time.sleep(3)  # the first page loads settle
             print(f"pool {pool}")
             print(line("idle", server.pid))
