@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import diskcache
 
@@ -80,6 +80,14 @@ class Entry:
     stored_at: float
     warnings: str = ""
     quality: str = ""
+
+    def freshness(self, ttl: int, stale_for: int) -> Literal["fresh", "stale", "expired"]:
+        """fresh (within ``ttl``; 0: for ever), stale (within ``stale_for`` past it: served while
+        one refresh runs) or expired (a miss)."""
+        age = time.time() - self.stored_at
+        if not ttl or age < ttl:
+            return "fresh"
+        return "stale" if age < ttl + stale_for else "expired"
 
     @property
     def tag(self) -> str:

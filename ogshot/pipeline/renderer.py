@@ -327,12 +327,7 @@ class Renderer:
         return dataclasses.replace(image, timings={**watch.timings, **image.timings})
 
     def _freshness(self, entry: Entry) -> Literal["fresh", "stale", "expired"]:
-        """fresh (within cache_ttl), stale (within stale_ttl past it) or expired (a miss)."""
-        ttl = self.settings.cache_ttl
-        age = time.time() - entry.stored_at
-        if not ttl or age < ttl:
-            return "fresh"
-        return "stale" if age < ttl + self.settings.stale_ttl else "expired"
+        return entry.freshness(self.settings.cache_ttl, self.settings.stale_ttl)
 
     def _refresh(self, job: Job) -> None:
         """Render a stale entry's key again in the background, unless a render of it already

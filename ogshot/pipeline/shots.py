@@ -131,11 +131,7 @@ class Shots:
         return task
 
     def _freshness(self, entry: Entry) -> Literal["fresh", "stale", "expired"]:
-        ttl = self.settings.shot_ttl
-        age = time.time() - entry.stored_at
-        if not ttl or age < ttl:
-            return "fresh"
-        return "stale" if age < ttl + self.settings.stale_ttl else "expired"
+        return entry.freshness(self.settings.shot_ttl, self.settings.stale_ttl)
 
     def _refresh(self, job: ShotJob) -> None:
         """Capture a stale shot again in the background, once at a time, not right after a

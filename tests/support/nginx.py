@@ -6,6 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+import httpx
+
 from tests.support.helpers import ROOT
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -28,3 +30,11 @@ def nginx_conf(nodes: list[int], port: int, base: Path) -> str:
         assert text.count(old) == 1, f"deploy/nginx.conf changed: {old!r} is not there once"
         text = text.replace(old, new)
     return text
+
+
+def serving(url: str) -> bool:
+    """Whether ``url`` answers 200 now (a node or nginx that is up and serving)."""
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

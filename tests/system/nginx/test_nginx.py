@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from tests.support.helpers import image_of, make_settings
-from tests.support.nginx import NGINX, nginx_conf
+from tests.support.nginx import NGINX, nginx_conf, serving
 from tests.support.procs import Server, free_port, serve_env, wait_for
 from tests.support.services import Receiver, RedisServer
 
@@ -102,7 +102,7 @@ def fleet(module_dir: Path) -> Iterator[Fleet]:
             node.start()
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         fleet = Fleet(f"http://127.0.0.1:{port}", nodes, edge, receiver)
-        assert wait_for(lambda: _answers(f"{fleet.base}/healthz"), timeout=20), (
+        assert wait_for(lambda: serving(f"{fleet.base}/healthz"), timeout=20), (
             edge / "error.log"
         ).read_text()
         yield fleet
@@ -114,13 +114,6 @@ def fleet(module_dir: Path) -> Iterator[Fleet]:
             node.kill()
         receiver.close()
         redis.stop()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def test_the_second_request_is_answered_by_nginx_alone(fleet: Fleet) -> None:
@@ -313,7 +306,7 @@ def test_hits_are_served_with_every_node_stopped(fleet: Fleet) -> None:
     assert first.headers["x-cache-status"] == "MISS"
     for node in fleet.nodes:
         node.terminate()
-    assert all(not _answers(f"{node.base}/healthz") for node in fleet.nodes)
+    assert all(not serving(f"{node.base}/healthz") for node in fleet.nodes)
 
     third = fleet.get(path)
     assert third.status_code == 200

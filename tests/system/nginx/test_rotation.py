@@ -30,7 +30,7 @@ import pytest
 from ogshot.core.settings import Settings
 from ogshot.templates.signing import signed_path
 from tests.support.helpers import make_settings
-from tests.support.nginx import NGINX, nginx_conf
+from tests.support.nginx import NGINX, nginx_conf, serving
 from tests.support.procs import Server, free_port, serve_env, wait_for
 
 pytestmark = pytest.mark.skipif(
@@ -145,7 +145,7 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
         for i in range(2):
             fleet.start_node(i, OGSHOT_SECRET=OLD)
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        assert wait_for(lambda: _answers(f"{fleet.url}/healthz"), timeout=20), (
+        assert wait_for(lambda: serving(f"{fleet.url}/healthz"), timeout=20), (
             edge / "error.log"
         ).read_text()
         yield fleet
@@ -156,13 +156,6 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
         for node in fleet.nodes:
             if node is not None:
                 node.close()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def test_a_secret_rolled_node_by_node_never_answers_403(fleet: Fleet) -> None:
