@@ -322,8 +322,11 @@ def test_a_render_past_the_deadline_gets_504_and_the_pool_recovers(tmp_path: Pat
 
 
 def test_images_expire_after_the_ttl(tmp_path: Path) -> None:
-    # stale_ttl=0: nothing is served past the TTL (stale serving: tests/test_freshness.py)
-    settings = make_settings(tmp_path, cache_ttl=1, stale_ttl=0, pool_size=1, max_age=60)
+    # stale_ttl=0: nothing is served past the TTL (stale serving: test_versions.py); no
+    # refresh-ahead, which renders an image fetched twice again before its TTL (test_warm.py)
+    settings = make_settings(
+        tmp_path, cache_ttl=1, stale_ttl=0, pool_size=1, max_age=60, refresh_ahead=0
+    )
     with TestClient(create_app(settings)) as client:
         url = "/og/minimal.png?title=ttl"
         assert client.get(url).headers["x-ogshot-cache"] == "miss"

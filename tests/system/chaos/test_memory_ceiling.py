@@ -40,6 +40,8 @@ def test_a_browser_over_the_ceiling_is_recycled(tmp_path: Path) -> None:
         assert first is not None
         first_group = os.getpgid(first)
         render_until(client, "browser_memory_recycles")
+        # The recycle runs beside the request that measured: a fresh Chromium starts, then counts.
+        assert wait_for(lambda: client.get("/readyz").json()["pool"]["browser_recycles"] >= 1)
         stats = client.get("/readyz").json()["pool"]
         assert stats["browser_max_mb"] == 20
         assert stats["browser_memory_recycles"] >= 1 and stats["browser_recycles"] >= 1
