@@ -102,11 +102,9 @@ class InvalidParameter(BadRequest):
         """``suggestion``: the declared name ``name`` is a near miss of (suggest.closest); the
         message ends with ``did you mean '...'?`` and ``detail`` carries it."""
         detail: dict[str, Any] = {"parameter": name}
-        message = f"parameter {name!r}: {reason}"
-        if suggestion:
-            detail["suggestion"] = suggestion
-            message = f"{message}; {did_you_mean(suggestion)}"
-        super().__init__(message, detail=detail)
+        super().__init__(
+            _suggesting(f"parameter {name!r}: {reason}", detail, suggestion), detail=detail
+        )
         self.name = name
         self.suggestion = suggestion
 
@@ -141,11 +139,9 @@ class TemplateNotFound(OgshotError):
     def __init__(self, name: str, available: list[str]) -> None:
         suggestion = closest(name, available)
         detail: dict[str, Any] = {"available": available}
-        message = f"no template named {name!r}"
-        if suggestion:
-            detail["suggestion"] = suggestion
-            message = f"{message}; {did_you_mean(suggestion)}"
-        super().__init__(message, detail=detail)
+        super().__init__(
+            _suggesting(f"no template named {name!r}", detail, suggestion), detail=detail
+        )
         self.name = name
         self.suggestion = suggestion
 
@@ -232,3 +228,12 @@ class BrowserError(RenderFailed):
 class RenderTimeout(RenderFailed):
     status = 504
     kind = "timeout"
+
+
+def _suggesting(message: str, detail: dict[str, Any], suggestion: str | None) -> str:
+    """``message`` ending in ``did you mean '...'?``, and ``detail`` carrying the suggestion, when
+    there is one (the 400 and 404 bodies say it the same way)."""
+    if not suggestion:
+        return message
+    detail["suggestion"] = suggestion
+    return f"{message}; {did_you_mean(suggestion)}"
