@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
 from tests.support.helpers import ROOT
+from tests.support.procs import wait_for
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -38,3 +42,26 @@ def serving(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+@contextlib.contextmanager
+def running_nginx(nodes: list[int], port: int, edge: Path) -> Iterator[str]:
+    """nginx on 127.0.0.1:``port`` with :func:`nginx_conf` in front of ``nodes``, its files in
+    ``edge``: the configuration checked (``nginx -t``), the server answering ``/healthz`` (the
+    nodes must be up), stopped on exit. Yields its base URL."""
+    conf = edge / "nginx.conf"
+    conf.write_text(nginx_conf(nodes, port, edge))
+    command = [NGINX, "-p", str(edge), "-c", str(conf), "-e", str(edge / "error.log")]
+    command += ["-g", f"daemon off; pid {edge / 'nginx.pid'};"]
+    checked = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stderr
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        assert wait_for(lambda: serving(f"{base}/healthz"), timeout=20), (
+            edge / "error.log"
+        ).read_text()
+        yield base
+    finally:
+        process.terminate()
+        process.wait(10)

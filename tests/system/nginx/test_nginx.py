@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ import httpx
 import pytest
 
 from tests.support.helpers import image_of, make_settings
-from tests.support.nginx import NGINX, nginx_conf, serving
+from tests.support.nginx import NGINX, running_nginx, serving
 from tests.support.procs import Server, free_port, serve_env, wait_for
 from tests.support.services import Receiver, RedisServer
 
@@ -90,26 +89,12 @@ def fleet(module_dir: Path) -> Iterator[Fleet]:
     ]
     edge = module_dir / "nginx"
     edge.mkdir()
-    conf = edge / "nginx.conf"
-    conf.write_text(nginx_conf([n.port for n in nodes], port, edge))
-    command = [NGINX, "-p", str(edge), "-c", str(conf), "-e", str(edge / "error.log")]
-    command += ["-g", f"daemon off; pid {edge / 'nginx.pid'};"]
-    checked = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
-    assert checked.returncode == 0, checked.stderr
-    process = None
     try:
         for node in nodes:
             node.start()
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        fleet = Fleet(f"http://127.0.0.1:{port}", nodes, edge, receiver)
-        assert wait_for(lambda: serving(f"{fleet.base}/healthz"), timeout=20), (
-            edge / "error.log"
-        ).read_text()
-        yield fleet
+        with running_nginx([n.port for n in nodes], port, edge) as base:
+            yield Fleet(base, nodes, edge, receiver)
     finally:
-        if process is not None:
-            process.terminate()
-            process.wait(10)
         for node in nodes:
             node.kill()
         receiver.close()

@@ -18,7 +18,6 @@ with a secret no node knows stays 403 throughout.
 from __future__ import annotations
 
 import re
-import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ import pytest
 from ogshot.core.settings import Settings
 from ogshot.templates.signing import signed_path
 from tests.support.helpers import make_settings
-from tests.support.nginx import NGINX, nginx_conf, serving
+from tests.support.nginx import NGINX, running_nginx
 from tests.support.procs import Server, free_port, serve_env, wait_for
 
 pytestmark = pytest.mark.skipif(
@@ -136,23 +135,12 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
     edge.mkdir()
     port = free_port()
     fleet = Fleet(tmp_path, [free_port(), free_port()], edge, f"http://127.0.0.1:{port}")
-    conf = edge / "nginx.conf"
-    conf.write_text(nginx_conf(fleet.ports, port, edge))
-    command = [NGINX, "-p", str(edge), "-c", str(conf), "-e", str(edge / "error.log")]
-    command += ["-g", f"daemon off; pid {edge / 'nginx.pid'};"]
-    process = None
     try:
         for i in range(2):
             fleet.start_node(i, OGSHOT_SECRET=OLD)
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        assert wait_for(lambda: serving(f"{fleet.url}/healthz"), timeout=20), (
-            edge / "error.log"
-        ).read_text()
-        yield fleet
+        with running_nginx(fleet.ports, port, edge):
+            yield fleet
     finally:
-        if process is not None:
-            process.terminate()
-            process.wait(10)
         for node in fleet.nodes:
             if node is not None:
                 node.close()
