@@ -1,17 +1,23 @@
-"""Benchmark the warm lane: ``python benchmarks/warm.py [--misses 30] [--queued 500]``.
+"""Benchmark the warm lane: ``python benchmarks/warm.py [--misses 30] [--queued 500] [--gap-ms N]``.
 
 Starts a real ``ogshot serve`` (pool of ``--pool-size`` pages, an admin token) and measures live
-cache misses (distinct ``article`` cards, one at a time) twice: on an idle node, then while
-``--queued`` warm items (POST /admin/warm) keep the lane busy. Prints, for each, the p50 and
-p90 of the whole request and of the ``queue`` stage from Server-Timing (the wait for a page), how
-many warm renders ran during the second measurement, and the 1-minute load average at start and
-end: figures from a loaded machine are not comparable.
+cache misses (distinct ``article`` cards, one at a time) on an idle node, then while ``--queued``
+warm items (POST /admin/warm) wait in the lane, each in two arrival patterns:
+
+- back to back: the next miss is sent as soon as the last one is answered (a crawler's burst);
+- spaced: a random pause (exponential, mean ``--gap-ms``, same seed in both runs) before each, so
+  that warm renders start between live ones and a live miss can arrive while one runs.
+
+Prints, for each, the p50 and p90 of the whole request and of the ``queue`` stage from
+Server-Timing (the wait for a page), how many warm renders ran during each busy measurement, and
+the 1-minute load average at start and end: figures from a loaded machine are not comparable.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import re
 import sys
 import tempfile
@@ -29,11 +35,17 @@ ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-warm-token"
 
 
-def misses(server: ServerProcess, label: str, count: int) -> tuple[list[float], list[float]]:
-    """(total ms, queue ms) of ``count`` sequential misses."""
+def misses(
+    server: ServerProcess, label: str, count: int, gap_ms: float = 0.0
+) -> tuple[list[float], list[float]]:
+    """(total ms, queue ms) of ``count`` sequential misses, each after a random pause of mean
+    ``gap_ms`` (none when 0)."""
     totals, queues = [], []
+    pauses = random.Random(1)
     with httpx.Client(base_url=server.base, timeout=60) as client:
         for i in range(count):
+            if gap_ms:
+                time.sleep(pauses.expovariate(1000 / gap_ms))
             started = time.perf_counter()
             response = client.get(f"/og/article.png?title={quote(f'{label} {i}')}")
             totals.append((time.perf_counter() - started) * 1000)
@@ -63,6 +75,7 @@ def main() -> None:
     parser.add_argument("--misses", type=int, default=30)
     parser.add_argument("--queued", type=int, default=500)
     parser.add_argument("--pool-size", type=int, default=2)
+    parser.add_argument("--gap-ms", type=float, default=150.0)
     args = parser.parse_args()
     load_start = os.getloadavg()[0]
     print(f"load average (1 min) at start: {load_start:.1f}; cores: {os.cpu_count()}")
@@ -77,6 +90,7 @@ def main() -> None:
         with ServerProcess(env=env, cwd=ROOT) as server:
             misses(server, "warm-up", 3)  # first renders pay for fonts and code paths
             idle = misses(server, "idle node", args.misses)
+            idle_spaced = misses(server, "idle node spaced", args.misses, args.gap_ms)
             items = [
                 {"template": "article", "params": {"title": f"queued {i}"}}
                 for i in range(args.queued)
@@ -92,10 +106,18 @@ def main() -> None:
             before = warm_renders(server)
             busy = misses(server, "deep warm queue", args.misses)
             during = warm_renders(server) - before
+            before = warm_renders(server)
+            busy_spaced = misses(server, "deep warm queue spaced", args.misses, args.gap_ms)
+            during_spaced = warm_renders(server) - before
     print(f"pool size: {args.pool_size}, misses per run: {args.misses}, queued: {args.queued}")
-    print(summary("idle node      ", *idle))
-    print(summary("deep warm queue", *busy))
-    print(f"warm renders during the second run: {during:.0f}")
+    print("back to back:")
+    print(summary("  idle node      ", *idle))
+    print(summary("  deep warm queue", *busy))
+    print(f"  warm renders meanwhile: {during:.0f}")
+    print(f"spaced (random pauses, mean {args.gap_ms:g} ms):")
+    print(summary("  idle node      ", *idle_spaced))
+    print(summary("  deep warm queue", *busy_spaced))
+    print(f"  warm renders meanwhile: {during_spaced:.0f}")
     print(f"load average (1 min) at end: {os.getloadavg()[0]:.1f}")
 
 

@@ -476,6 +476,11 @@ class Renderer:
         return max(time.time() - ttl if ttl else 0.0, self.layers.made_after(job.template.name))
 
     async def _render(self, job: Job, ticket: Ticket | None = None) -> Image:
+        # A live render holds back warm work until it is over, encode included (engine/pool.py).
+        with contextlib.nullcontext() if ticket is not None else self.pool.live():
+            return await self._render_now(job, ticket)
+
+    async def _render_now(self, job: Job, ticket: Ticket | None) -> Image:
         watch = Stopwatch()
         try:
             html = self.catalog.render_html(job.template, job.variables)

@@ -5,9 +5,10 @@ request. Real Chromium pages."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
-from ogshot.engine.pool import Pool, Slot, Ticket
+from ogshot.engine.pool import LIVE_QUIET, Pool, Slot, Ticket
 from ogshot.pipeline.renderer import Renderer
 from tests.support.helpers import make_settings
 
@@ -92,3 +93,36 @@ def test_a_promoted_ticket_joins_the_live_line(tmp_path: Path) -> None:
             return order
 
     assert asyncio.run(scenario()) == ["warm", "live"]
+
+
+def test_background_work_waits_until_live_work_has_been_quiet(tmp_path: Path) -> None:
+    """Two idle pages, one beyond the reserve: background work would get it, but not while live
+    work runs (a live render's encode holds ``pool.live()`` after its page is back), and only
+    LIVE_QUIET seconds after the last live work ended."""
+
+    async def scenario() -> None:
+        async with Renderer(make_settings(tmp_path, pool_size=2)) as renderer:
+            pool = renderer.pool
+            await asyncio.wait_for(pool.spare(), 10)  # two idle pages: one to spare
+            got = asyncio.Event()
+            got_at: list[float] = []
+
+            async def background() -> None:
+                async with pool.lease(ticket=Ticket()):
+                    got_at.append(time.monotonic())
+                    got.set()
+
+            with pool.live():
+                warm = asyncio.ensure_future(background())
+                await _settle()
+                stats = pool.stats()
+                # It is waiting, with two idle pages that it would otherwise have been lent.
+                assert (stats["idle"], stats["background_queued"]) == (2, 1)
+                await asyncio.sleep(LIVE_QUIET * 2)
+                assert not got.is_set()
+                ended = time.monotonic()
+            await asyncio.wait_for(got.wait(), 10)
+            await warm
+            assert got_at[0] - ended >= LIVE_QUIET * 0.9
+
+    asyncio.run(scenario())
