@@ -131,10 +131,10 @@ class Settings:
     png_colours: int = 0  # 0: truecolour PNG; 2..256: a palette of that size
     png_compression: int = 6
     jpeg_quality: int = 88
-    # "vips": Chromium captures a lossless PNG that pyvips encodes (progressive, optimised Huffman
-    # tables); "chromium": Chromium encodes a baseline JPEG itself, ~20 ms faster a miss, same
-    # SSIM, ~10% more bytes.
-    jpeg_encoder: Literal["vips", "chromium"] = "vips"
+    # "chromium": Chromium encodes the JPEG and libturbojpeg makes it progressive losslessly
+    # (engine/jpeg_repack.py): the same pixels and bytes as "vips", 20-40 ms less CPU a miss.
+    # "vips": Chromium captures a lossless PNG that pyvips encodes (progressive, optimised tables).
+    jpeg_encoder: Literal["vips", "chromium"] = "chromium"
     webp_quality: int = 88
     recycle_after: int = 5000  # renders before Chromium is restarted
     # Chromium's memory (PSS of its processes, MB) above which it is restarted the same way,

@@ -9,9 +9,10 @@ How the document gets into the page decides most of the cost of a render:
 - We then wait for web fonts, images and an optional ``window.ogshotReady`` promise. No animation
   frame is awaited: the capture itself produces a fresh frame.
 - The capture goes over CDP (``Page.captureScreenshot`` with ``optimizeForSpeed``, a fast lossless
-  PNG), not Playwright's ``page.screenshot``. Every format starts from it (compress.py encodes),
-  except a JPEG with ``jpeg_encoder = "chromium"``: Chromium then encodes the final baseline JPEG
-  at ``jpeg_quality`` itself, ~20 ms sooner, same SSIM as pyvips, ~10% more bytes.
+  PNG), not Playwright's ``page.screenshot``. Every format starts from it (encode.py encodes),
+  except a JPEG with ``jpeg_encoder = "chromium"`` (the default): Chromium then encodes a baseline
+  JPEG at ``jpeg_quality`` itself (a fifth of the PNG's bytes to relay, no encode after), which
+  jpeg_repack.py makes progressive losslessly.
 
 The page's document state (which document a navigation gets, whether it ran scripts, the static
 folder it last saw) lives in the page's :class:`~ogshot.engine.page.Document`; this module loads

@@ -8,9 +8,9 @@ decode) and numpy adds each row to the one above. The result is already what our
 deflates (unfiltered scanlines), and a lazy libvips view of it feeds the JPEG and WebP savers. Any
 other PNG (alpha, 16-bit, another filter) is decoded by libvips.
 
-With ``jpeg_encoder = "chromium"`` a JPEG skips this module: Chromium's capture is the final image
-(baseline, standard Huffman tables). The pyvips JPEG here is progressive with optimised tables,
-which is what makes it ~10% smaller at the same quality and SSIM."""
+With ``jpeg_encoder = "chromium"`` (the default) a JPEG skips this module: Chromium encodes it and
+jpeg_repack.py makes it progressive with optimised tables, which gives the bytes the pyvips JPEG
+here makes from the same pixels."""
 
 from __future__ import annotations
 
