@@ -129,8 +129,11 @@ class HotTable:
         if not self.on or renderer is None or image.stale:
             return
         template, params, fmt = request
-        job = renderer.prepare(template, params, fmt)  # the memo of the request just answered
-        if job.key != image.key:  # remote images decide its key: pinned again per request
+        try:
+            job = renderer.prepare(template, params, fmt)  # the memo of the request just answered
+        except OgshotError:  # the template changed since, into one that fails: not remembered
+            return
+        if job.key != image.key:  # remote images decide its key, or the template changed since
             return
         entry = renderer.layers.memory.get(image.key)
         if entry is None or entry.body is not image.body:  # not (or no longer) this copy

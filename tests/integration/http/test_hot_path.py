@@ -8,6 +8,8 @@ Hot answers are told apart by the hot path's own count (``HotTable.served`` in t
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ from starlette.testclient import TestClient
 import ogshot
 from ogshot.app import create_app
 from ogshot.http.hot import HotTable
+from ogshot.ops.logs import JsonFormatter
 from tests.support.helpers import make_settings, saved
 from tests.support.procs import Server, serve_env
 
@@ -191,3 +194,26 @@ def test_a_stale_copy_goes_the_whole_way(tmp_path: Path) -> None:
         stale = client.get(url)
         assert stale.headers["x-ogshot-cache"] == "stale"
         assert table.served == served
+
+
+def test_a_hot_hit_writes_the_json_log_line_of_a_hit(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="ogshot.request")
+    settings = make_settings(tmp_path, pool_size=1, log_format="json")
+    with TestClient(create_app(settings)) as client:
+        url = "/og/minimal.png?title=" + quote("logged hot")
+        agent = {"user-agent": "Slackbot-LinkExpanding 1.0"}
+        client.get(url, headers={"x-request-id": "whole-way", **agent})
+        hot = client.get(url, headers={"x-request-id": "hot-one", **agent})
+        assert hot.headers["server-timing"] == "hot"
+    lines = [
+        json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "ogshot.request"
+    ]
+    assert [line["request_id"] for line in lines] == ["whole-way", "hot-one"]
+    logged = lines[1]
+    assert logged["cache"] == "hit" and logged["status"] == 200 and logged["method"] == "GET"
+    assert logged["path"] == "/og/{template}.{format}"  # never the raw path
+    assert logged["template"] == "minimal" and logged["format"] == "png"
+    assert logged["bytes"] == len(hot.content) and logged["platform"] == "slack"
+    assert "logged" not in json.dumps(logged)  # parameters are not logged
