@@ -22,6 +22,7 @@ from ogshot.http import warm as warming
 from ogshot.http.edge import Edge
 from ogshot.http.errors import ErrorRoute, error_response
 from ogshot.http.health import healthz, metrics_endpoint, openapi_json, readyz, sync_metrics
+from ogshot.http.hot import HotPath, HotTable
 from ogshot.http.middleware import Telemetry
 from ogshot.http.og import og_image
 from ogshot.http.shot import shot_image
@@ -56,7 +57,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await renderer.start()
         await renderer.warm.start()  # the warm lane: POST /admin/warm and refresh-ahead
         app.state.renderer = renderer  # for tests and tools that hold the app
-        syncing = asyncio.ensure_future(sync_metrics(metrics, renderer)) if metrics else None
+        hot.attach(renderer)
+        syncing = asyncio.ensure_future(sync_metrics(metrics, renderer, hot)) if metrics else None
         if alerter is not None:
             fleet = renderer.layers.fleet
             alerter.health = lambda: Health(
@@ -75,8 +77,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             log.info("shutting down", extra={"event": "shutdown"})
             if alerter is not None:
                 await alerter.close()
+            hot.attach(None)
             if syncing is not None:
                 syncing.cancel()
+                hot.flush()
                 Metrics.worker_exited(os.getpid())
             await renderer.close()
 
@@ -114,6 +118,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.add_middleware(
         Telemetry, metrics=metrics, alerter=alerter, log_requests=settings.log_format == "json"
     )
+    # Outside the telemetry: a hot hit counts itself (http/hot.py).
+    hot = HotTable(
+        settings,
+        metrics=metrics,
+        alerter=alerter,
+        edge=app.state.edge,
+        log_requests=settings.log_format == "json",
+    )
+    app.state.hot = hot
+    app.add_middleware(HotPath, table=hot)
     return app
 
 

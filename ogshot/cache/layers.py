@@ -211,6 +211,11 @@ class Layers:
         self._checked.set(key, self.fleet.purges.keys_at)
         return True
 
+    def alive(self, key: str, entry: Entry, template: str) -> bool | None:
+        """Whether this worker's memory copy ``entry`` of ``key`` outlived every purge it knows
+        of: True, False (purged), or None (only Redis can tell; :meth:`get` asks it)."""
+        return self._verdict(key, entry, template, local=True)
+
     def _verdict(self, key: str, entry: Entry, template: str, *, local: bool) -> bool | None:
         """Live (True) or dead (False) from what this worker knows; None: ask Redis."""
         if template:

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ogshot.core.version import __version__
+from ogshot.http.hot import HotTable
 from ogshot.http.og import renderer_of
 from ogshot.http.openapi import openapi
 from ogshot.ops.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -56,22 +57,24 @@ async def openapi_json(request: Request) -> Response:
 async def metrics_endpoint(request: Request) -> Response:
     """Prometheus text format; never behind the URL signature (it carries no image)."""
     metrics: Metrics = request.app.state.metrics
-    await _sync_once(metrics, renderer_of(request))
+    await _sync_once(metrics, renderer_of(request), getattr(request.app.state, "hot", None))
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 SYNC_EVERY = 2.0  # seconds between copies of the pool's and caches' own totals into the metrics
 
 
-async def sync_metrics(metrics: Metrics, renderer: Renderer) -> None:
+async def sync_metrics(metrics: Metrics, renderer: Renderer, hot: HotTable | None = None) -> None:
     """Keep the gauges current between scrapes, so that with several workers each worker's part
     is fresh whichever worker answers the scrape."""
     while True:
-        await _sync_once(metrics, renderer)
+        await _sync_once(metrics, renderer, hot)
         await asyncio.sleep(SYNC_EVERY)
 
 
-async def _sync_once(metrics: Metrics, renderer: Renderer) -> None:
+async def _sync_once(metrics: Metrics, renderer: Renderer, hot: HotTable | None = None) -> None:
+    if hot is not None:  # the hot path's hits, counted as plain integers
+        hot.flush()
     try:
         sizes = await asyncio.to_thread(renderer.cache_sizes)
     except Exception as exc:  # a failing cache is reported by the cache itself

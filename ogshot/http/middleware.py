@@ -19,7 +19,7 @@ from ogshot.ops.alerts import Alerter
 from ogshot.ops.logs import REQUEST_ID, request_id_from
 from ogshot.ops.metrics import Metrics, platform_of
 
-__all__ = ["Telemetry"]
+__all__ = ["Telemetry", "log_request"]
 
 log = logging.getLogger("ogshot.request")
 
@@ -100,10 +100,10 @@ class Telemetry:
             if self.alerter is not None and route == "og" and template and counted:
                 self.alerter.outcome(str(template), ok=status < 400)
             if self.log_requests:
-                _log_request(scope, info, request_id, route, status, cache, fmt, sent, started)
+                log_request(scope, info, request_id, route, status, cache, fmt, sent, started)
 
 
-def _log_request(
+def log_request(
     scope: Scope,
     info: dict[str, Any],
     request_id: str,

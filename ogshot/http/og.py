@@ -15,6 +15,7 @@ from starlette.responses import Response
 from ogshot.core.errors import InvalidParameter
 from ogshot.core.suggest import closest
 from ogshot.http.edge import Edge
+from ogshot.http.hot import HotTable
 from ogshot.http.query import query_params
 from ogshot.http.responses import image_response
 from ogshot.pipeline.renderer import Renderer
@@ -92,9 +93,11 @@ async def og_image(request: Request) -> Response:
         edge.remember(
             renderer.layers.fleet, request_uri(request), key=image.key, template=og.template
         )
-    return image_response(
-        request, image, settings, og.params.get(VERSION_PARAM), template=og.template
-    )
+    requested = og.params.get(VERSION_PARAM)
+    hot: HotTable | None = getattr(request.app.state, "hot", None)
+    if hot is not None:  # checked and answered: this exact URL may be answered hot from now on
+        hot.remember(request.scope, image, (og.template, og.params, og.format), requested)
+    return image_response(request, image, settings, requested, template=og.template)
 
 
 def request_uri(request: Request) -> str:

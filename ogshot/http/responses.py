@@ -14,7 +14,7 @@ from ogshot.http.cache_control import promise
 from ogshot.http.edge import tags
 from ogshot.pipeline.renderer import Image
 
-__all__ = ["EncodedResponse", "etag_matches", "image_response"]
+__all__ = ["EncodedResponse", "etag_matches", "image_headers", "image_response"]
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -33,6 +33,37 @@ def image_response(
     On the cache-hit path: the headers are written encoded, in one list, and the request's
     conditional headers are read in one pass over the raw ones."""
     request.scope["ogshot"].update(format=image.format, timings=image.timings)
+    headers = image_headers(image, settings, requested, template=template)
+    if_none_match = range_header = None
+    for name, value in request.scope["headers"]:
+        if name == b"if-none-match":
+            if_none_match = value.decode("latin-1")
+        elif name == b"range":
+            range_header = value.decode("latin-1")
+    if etag_matches(if_none_match, image.etag):
+        return EncodedResponse(b"", 304, headers)
+    body, status = image.body, 200
+    if range_header and request.method == "GET":
+        span = _byte_range(range_header, len(body))
+        if span is None:
+            headers += [(b"content-range", b"bytes */%d" % len(body)), (b"content-length", b"0")]
+            return EncodedResponse(b"", 416, headers)
+        if span != (0, len(body) - 1):
+            start, end = span
+            body, status = body[start : end + 1], 206
+            headers.append((b"content-range", b"bytes %d-%d/%d" % (start, end, len(image.body))))
+    headers += [
+        (b"content-length", b"%d" % len(body)),
+        (b"content-type", image.content_type.encode()),
+    ]
+    return EncodedResponse(b"" if request.method == "HEAD" else body, status, headers)
+
+
+def image_headers(
+    image: Image, settings: Settings, requested: str | None, *, template: str = ""
+) -> list[tuple[bytes, bytes]]:
+    """The headers of an answer with ``image``, encoded, before the body's own (length, type,
+    range): what :func:`image_response` sends and the hot path (http/hot.py) replays."""
     answer = promise(
         settings,
         requested=requested,
@@ -60,29 +91,7 @@ def image_response(
         headers.append((b"x-ogshot-quality", image.quality.encode("latin-1")))
     if image.warnings:
         headers.append((b"x-ogshot-warning", image.warnings.header().encode("latin-1")))
-    if_none_match = range_header = None
-    for name, value in request.scope["headers"]:
-        if name == b"if-none-match":
-            if_none_match = value.decode("latin-1")
-        elif name == b"range":
-            range_header = value.decode("latin-1")
-    if etag_matches(if_none_match, image.etag):
-        return EncodedResponse(b"", 304, headers)
-    body, status = image.body, 200
-    if range_header and request.method == "GET":
-        span = _byte_range(range_header, len(body))
-        if span is None:
-            headers += [(b"content-range", b"bytes */%d" % len(body)), (b"content-length", b"0")]
-            return EncodedResponse(b"", 416, headers)
-        if span != (0, len(body) - 1):
-            start, end = span
-            body, status = body[start : end + 1], 206
-            headers.append((b"content-range", b"bytes %d-%d/%d" % (start, end, len(image.body))))
-    headers += [
-        (b"content-length", b"%d" % len(body)),
-        (b"content-type", image.content_type.encode()),
-    ]
-    return EncodedResponse(b"" if request.method == "HEAD" else body, status, headers)
+    return headers
 
 
 class EncodedResponse(Response):

@@ -191,6 +191,12 @@ class Metrics:
             registry=own,
         )
         self.purges = Counter("ogshot_purged_keys", "Cache keys removed by purges.", registry=own)
+        self.hot_hits = Counter(
+            "ogshot_hot_hits",
+            "Cache hits answered by the hot path (a URL answered before, its image still in "
+            "memory and fresh), without routing; also counted in ogshot_requests as hits.",
+            registry=own,
+        )
         self.warm_renders = Counter(
             "ogshot_warm_renders",
             "Images the warm lane made ahead of their first request (POST /admin/warm).",
@@ -292,12 +298,16 @@ class Metrics:
     def render_warning(self, template: str, kind: str) -> None:
         self.warnings.labels(template, kind).inc()
 
-    def lookup(self, layer: str, hit: bool) -> None:
+    def lookup(self, layer: str, hit: bool, *, times: int = 1) -> None:
         child = self._lookup_children.get((layer, hit))
         if child is None:
             child = self.lookups.labels(layer, "hit" if hit else "miss")
             self._lookup_children[(layer, hit)] = child
-        child.inc()
+        child.inc(times)
+
+    def hot_served(self, times: int) -> None:
+        """``times`` hits answered by the hot path (http/hot.py), counted since the last call."""
+        self.hot_hits.inc(times)
 
     def request(
         self,
@@ -310,8 +320,10 @@ class Metrics:
         variant: str = "",
         fmt: str | None = None,
         nbytes: int = 0,
+        times: int = 1,
     ) -> None:
-        """One HTTP request; ``platform`` (and ``template``) only for an image served."""
+        """One HTTP request (``times`` alike: the hot path's, added up); ``platform`` (and
+        ``template``) only for an image served."""
         key = (route, status, cache, template, platform, variant, fmt)
         children = self._request_children.get(key)
         if children is None:
@@ -325,11 +337,11 @@ class Metrics:
             )
             self._request_children[key] = children
         counted, fetched, served, sent = children
-        counted.inc()
+        counted.inc(times)
         if fetched is not None:
-            fetched.inc()
+            fetched.inc(times)
         if served is not None:
-            served.inc()
+            served.inc(times)
         if sent is not None and nbytes:
             sent.inc(nbytes)
 

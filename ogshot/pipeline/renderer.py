@@ -343,6 +343,12 @@ class Renderer:
         # The render's own stages after this request's (its key: same format, variant, version).
         return dataclasses.replace(image, timings={**watch.timings, **image.timings})
 
+    def served(self, job: Job, entry: Entry, request: tuple[str, Mapping[str, Any], str]) -> None:
+        """A fresh hit of ``job`` answered without :meth:`answer` (the HTTP hot path): counted
+        for refresh-ahead as :meth:`answer` counts its own."""
+        if self._refresh_ahead_at:
+            self._count_fetch(job, entry, *request)
+
     def _freshness(self, entry: Entry) -> Literal["fresh", "stale", "expired"]:
         return entry.freshness(self.settings.cache_ttl, self.settings.stale_ttl)
 
