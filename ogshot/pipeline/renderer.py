@@ -130,15 +130,13 @@ class Renderer:
         return self.layers.disk
 
     async def start(self) -> None:
-        if self._watch:  # first, so that nothing saved during the first read is missed
-            await self.watcher.start()
         await self.layers.start()
         # The templates (~0.1 s) and the fonts Chromium can fall back to (~0.1 s) are read, and
         # numpy imported (~0.07 s), in threads while Chromium starts (~0.5 s). Tailwind CSS never
         # compiled before is not waited for (~0.3 s a template): it compiles once the pool is
         # open and live work leaves the cores, or first for a render that needs it (with_css).
         reads = asyncio.gather(
-            asyncio.to_thread(self.catalog.refresh, defer_css=True),
+            self._read_templates(),
             asyncio.to_thread(compress.warm_up),
             self.glyphs.start(),
         )
@@ -147,6 +145,11 @@ class Renderer:
         finally:
             await reads
         self._css = asyncio.ensure_future(self._compile_css())
+
+    async def _read_templates(self) -> None:
+        if self._watch:  # first, so that nothing saved during the first read is missed
+            await self.watcher.start()
+        await asyncio.to_thread(self.catalog.refresh, defer_css=True)
 
     async def _compile_css(self) -> None:
         await self.pool.spare()
