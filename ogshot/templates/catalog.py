@@ -387,6 +387,7 @@ class Catalog:
                 if isinstance(found, Template) and not found.css and found.digest == digest:
                     templates[name] = result
             self._snapshot = dataclasses.replace(current, templates=templates)
+            self.generation += 1  # a template that failed to compile leaves /templates.json
 
     def with_css(self, template: Template) -> Template:
         """``template`` with its CSS, compiled now when :meth:`refresh` deferred it (waiting for
