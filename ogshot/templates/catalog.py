@@ -379,7 +379,8 @@ class Catalog:
                 t.name: (t.digest, result) for t, result in zip(pending, results, strict=True)
             }
         with self._lock:
-            current = self._current()
+            current = self._snapshot
+            assert current is not None  # read above
             templates = dict(current.templates)
             for name, found in current.templates.items():
                 digest, result = compiled.get(name, ("", found))
