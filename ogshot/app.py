@@ -32,9 +32,6 @@ from ogshot.ops.alerts import Alerter, Health
 from ogshot.ops.logs import configure as configure_logging
 from ogshot.ops.metrics import Metrics
 from ogshot.pipeline.renderer import Renderer
-from ogshot.studio import activity
-from ogshot.studio import routes as preview
-from ogshot.studio.activity import Activity
 
 __all__ = ["create_app"]
 
@@ -69,6 +66,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await alerter.start()
         try:
             if settings.dev:
+                from ogshot.studio import routes as preview
+                from ogshot.studio.activity import Activity
+
                 async with preview.Studio(renderer) as studio, Activity.running(metrics) as seen:
                     yield {"renderer": renderer, "studio": studio, "activity": seen}
             else:
@@ -111,6 +111,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         },
     )
     if settings.dev:  # the design studio; off in production, where /preview is a 404
+        from ogshot.studio import activity  # imported only here: a production start skips it
+        from ogshot.studio import routes as preview
+
         app.router.routes.extend([*activity.routes(), *preview.routes()])
     app.state.metrics = metrics
     app.state.edge = Edge(settings)  # purges that reach nginx and CDNs in front of the nodes

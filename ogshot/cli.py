@@ -90,9 +90,12 @@ def serve(
 def _warn_without_templates(settings: Settings) -> None:
     """The server starts anyway (templates saved later are picked up), but says what to do."""
     from ogshot.scaffold import no_templates_message
-    from ogshot.templates.catalog import Catalog
+    from ogshot.templates.catalog import NAME_RE
 
-    if not Catalog(settings.templates_dir, settings.static_dir).names():
+    # A look at the file names only: reading the catalog here parsed every template and ran
+    # Tailwind's CLI (without a cache) before the server even started.
+    folder = Path(settings.templates_dir)
+    if not any(NAME_RE.match(file.stem) for file in folder.glob("*.html")):
         click.secho(
             f"warning: {no_templates_message(settings.templates_dir)}", err=True, fg="yellow"
         )

@@ -108,6 +108,7 @@ class Pool:
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
+        self._opening_first = False  # start() opens the first page, then the others (_refill)
         self._draining: dict[int, asyncio.Event] = {}  # old generation -> all its pages are back
         self.renders = 0
         self.pages_replaced = 0
@@ -116,12 +117,30 @@ class Pool:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.browser.start()
+        """Return once Chromium runs and one page is open: the server is ready then. The other
+        pages open in the background after that one (beside it, they would slow it down); a
+        request that comes meanwhile waits for a page as it would when all are busy."""
+        self._opening_first = True
         try:
-            await self._refill()
+            await self.browser.start()
+            await self._open_first()
         except BaseException:
             await self.close()
             raise
+        finally:
+            self._opening_first = False
+        self._spawn(self._refill())
+
+    async def _open_first(self) -> None:
+        self._starting += 1
+        try:
+            slot = await self._new_slot()
+        except Exception as exc:
+            raise BrowserError(f"could not open a page on Chromium: {exc}") from exc
+        finally:
+            self._starting -= 1
+        self._slots.add(slot)
+        self._hand_over(slot)
 
     async def close(self) -> None:
         self._closing = True
@@ -445,7 +464,8 @@ class Pool:
         self._drop_idle(lambda slot: slot.generation != generation)
         for old in list(self._draining):
             self._check_drained(old)
-        self._spawn(self._refill())
+        if not self._opening_first:
+            self._spawn(self._refill())
 
     async def browser_drained(self, generation: int) -> None:
         drained = self._draining[generation] = asyncio.Event()

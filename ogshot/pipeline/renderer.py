@@ -125,6 +125,7 @@ class Renderer:
         ttl, ahead = self.settings.cache_ttl, self.settings.refresh_ahead
         self._refresh_ahead_at = ttl * ahead if ttl and ahead else 0.0  # age, seconds; 0: off
         self.warm = WarmLane(self)  # started by the server (``warm.start()``)
+        self._css: asyncio.Future[None] | None = None  # the deferred Tailwind compile (start)
 
     @property
     def cache(self) -> ImageCache:
@@ -132,13 +133,13 @@ class Renderer:
         return self.layers.disk
 
     async def start(self) -> None:
-        if self._watch:  # first, so that nothing saved during the first read is missed
-            await self.watcher.start()
         await self.layers.start()
         # The templates (~0.1 s) and the fonts Chromium can fall back to (~0.1 s) are read, and
-        # numpy imported (~0.07 s), in threads while Chromium starts (~0.5 s).
+        # numpy imported (~0.07 s), in threads while Chromium starts (~0.5 s). Tailwind CSS never
+        # compiled before is not waited for (~0.3 s a template): it compiles once the pool is
+        # open and live work leaves the cores, or first for a render that needs it (with_css).
         reads = asyncio.gather(
-            asyncio.to_thread(self.catalog.refresh),
+            self._read_templates(),
             asyncio.to_thread(compress.warm_up),
             self.glyphs.start(),
             self._choose_jpeg_encoder(),
@@ -147,6 +148,19 @@ class Renderer:
             await self.pool.start()
         finally:
             await reads
+        self._css = asyncio.ensure_future(self._compile_css())
+
+    async def _read_templates(self) -> None:
+        if self._watch:  # first, so that nothing saved during the first read is missed
+            await self.watcher.start()
+        await asyncio.to_thread(self.catalog.refresh, defer_css=True)
+
+    async def _compile_css(self) -> None:
+        await self.pool.spare()
+        try:
+            await asyncio.to_thread(self.catalog.compile_pending)
+        except Exception:  # a template that does not compile is stored as its error, not raised
+            log.exception("compiling Tailwind CSS failed")
 
     async def _choose_jpeg_encoder(self) -> None:
         """With ``jpeg_encoder = "chromium"``, Chromium's JPEG is made progressive by libturbojpeg
@@ -162,6 +176,8 @@ class Renderer:
             )
 
     async def close(self) -> None:
+        if self._css is not None:
+            self._css.cancel()  # a compile already running ends in its thread, unwaited
         await self.warm.close()
         for timer in self._refresh_timers:
             timer.cancel()
@@ -506,7 +522,10 @@ class Renderer:
     async def _render_now(self, job: Job, ticket: Ticket | None) -> Image:
         watch = Stopwatch()
         try:
-            html = self.catalog.render_html(job.template, job.variables)
+            template = job.template
+            if template.tailwind and not template.css:  # deferred at start: compiled first
+                template = await asyncio.to_thread(self.catalog.with_css, template)
+            html = self.catalog.render_html(template, job.variables)
             watch.lap("html")
             # With jpeg_encoder "chromium" Chromium encodes the JPEG: no PNG round trip.
             chromium_jpeg = (

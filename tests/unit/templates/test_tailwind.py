@@ -4,6 +4,7 @@ static/tailwind.css is part of the version; a compile error is the template's er
 
 from __future__ import annotations
 
+import concurrent.futures
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,43 @@ def test_several_tailwind_templates_each_get_their_own_classes(tmp_path: Path) -
         assert f".w-\\[{101 + n}px\\]" in css
         assert all(f"w-\\[{101 + m}px\\]" not in css for m in range(3) if m != n)
     assert catalog.tailwind.compiles == 4  # with card: one refresh compiled the four
+
+
+def test_a_deferred_compile_runs_once_for_the_render_and_the_background_alike(
+    tmp_path: Path,
+) -> None:
+    templates, static, cache = folders(tmp_path)
+    catalog = Catalog(templates, static, css_cache=cache)
+    catalog.refresh(defer_css=True)  # a server's start
+    card = catalog.get("card")
+    assert card.tailwind and card.css == "" and catalog.tailwind.compiles == 0
+    assert not list(cache.glob("*.css"))
+    # A render that comes first and the background compile, at once: one run of the CLI.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as both:
+        styled = both.submit(catalog.with_css, card)
+        both.submit(catalog.compile_pending).result()
+        css = styled.result().css
+    assert catalog.tailwind.compiles == 1
+    assert ".bg-\\[\\#ff0000\\]{background-color:red}" in css
+    assert catalog.get("card").css == css  # the background compile put it in the snapshot
+    # render_html never draws a deferred template without its CSS, even when called directly.
+    html = catalog.render_html(card, catalog.validate(card, {}))
+    assert f"<style>{css}</style></head>" in html
+    # A restart: the CSS is read back at the first refresh, deferred or not.
+    again = Catalog(templates, static, css_cache=cache)
+    again.refresh(defer_css=True)
+    assert again.get("card").css == css and again.tailwind.compiles == 0
+
+
+def test_a_deferred_compile_error_becomes_the_templates_error(tmp_path: Path) -> None:
+    templates, static, cache = folders(tmp_path)
+    (static / "tailwind.css").write_text(THEME + ".x { @apply no-such-utility; }\n")
+    catalog = Catalog(templates, static, css_cache=cache)
+    catalog.refresh(defer_css=True)
+    card = catalog.get("card")  # not compiled yet: the error is not known
+    with pytest.raises(TemplateError, match="no-such-utility"):
+        catalog.with_css(card)
+    catalog.compile_pending()
+    with pytest.raises(TemplateError, match="no-such-utility"):
+        catalog.get("card")
+    assert not list(cache.glob("*.css"))
