@@ -135,6 +135,9 @@ class Settings:
     # tables); "chromium": Chromium encodes a baseline JPEG itself, ~20 ms faster a miss, same
     # SSIM, ~10% more bytes.
     jpeg_encoder: Literal["vips", "chromium"] = "vips"
+    # Pages draw only the frames a render captures (HeadlessExperimental.beginFrame) instead of
+    # drawing on their own clock: less Chromium CPU a render (engine/begin_frame.py).
+    begin_frame: bool = False
     webp_quality: int = 88
     recycle_after: int = 5000  # renders before Chromium is restarted
     # Chromium's memory (PSS of its processes, MB) above which it is restarted the same way,

@@ -8,7 +8,9 @@ How the document gets into the page decides most of the cost of a render:
   no global, timer or listener of one render survives into the next.
 - We then wait for web fonts, images and an optional ``window.ogshotReady`` promise. No animation
   frame is awaited: the capture itself produces a fresh frame.
-- The capture goes over CDP (``Page.captureScreenshot`` with ``optimizeForSpeed``, a fast lossless
+- With ``begin_frame`` (``OGSHOT_BEGIN_FRAME``) the page draws no frame until asked, and the
+  capture is the one frame it draws (``HeadlessExperimental.beginFrame``; see begin_frame.py).
+  Otherwise the capture goes over CDP (``Page.captureScreenshot`` with ``optimizeForSpeed``, a fast lossless
   PNG), not Playwright's ``page.screenshot``. Every format starts from it (compress.py encodes),
   except a JPEG with ``jpeg_encoder = "chromium"``: Chromium then encodes the final baseline JPEG
   at ``jpeg_quality`` itself, ~20 ms sooner, same SSIM as pyvips, ~10% more bytes.
@@ -30,6 +32,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from ogshot.core.errors import BrowserError, RenderTimeout, TemplateError
 from ogshot.core.stopwatch import Stopwatch
+from ogshot.engine import begin_frame
 from ogshot.engine.page_scripts import FIT_JS, PROBE_JS
 from ogshot.engine.pool import Slot
 from ogshot.templates.declarations import Size
@@ -150,9 +153,14 @@ async def capture(
             else:
                 await _write(slot, html)
             watch.lap("load")
-            probe = _probe(await _ready(slot, template))
-            watch.lap("ready")
-            shot = await _send(slot, "Page.captureScreenshot", shot_params)
+            if slot.begin_frame:
+                probe = _probe(await begin_frame.pump(_sender(slot), _ready(slot, template)))
+                watch.lap("ready")
+                data = await begin_frame.shot_frame(_sender(slot), shot_params)
+            else:
+                probe = _probe(await _ready(slot, template))
+                watch.lap("ready")
+                data = (await _send(slot, "Page.captureScreenshot", shot_params))["data"]
             watch.lap("capture")
     except TimeoutError:
         slot.broken = True
@@ -162,7 +170,7 @@ async def capture(
         raise BrowserError(f"browser error: {_first_line(exc)}") from exc
     failed = [*document.failed_images, *probe.get("broken", [])]
     return Capture(
-        base64.b64decode(shot["data"]),
+        base64.b64decode(data),
         shot_params["format"],
         watch.timings,
         codes=probe.get("codes", []),
@@ -187,6 +195,13 @@ async def _send(slot: Slot, method: str, params: dict[str, Any] | None = None) -
         result: dict[str, Any] = call.result()
         return result
     raise BrowserError("the page crashed or Chromium died during the render")
+
+
+def _sender(slot: Slot) -> begin_frame.Send:
+    async def send(method: str, params: dict[str, Any] | None) -> dict[str, Any]:
+        return await _send(slot, method, params)
+
+    return send
 
 
 async def _write(slot: Slot, html: str) -> None:
