@@ -159,6 +159,7 @@ class Chromium:
         executable = self.settings.executable_path or find_chromium()
         args = list(self.settings.launch_args)
         if self.settings.begin_frame:
+            args = [a for a in args if a not in begin_frame.DROPPED_ARGS]
             args += [a for a in begin_frame.LAUNCH_ARGS if a not in args]
         browser = await self._playwright.chromium.launch(
             executable_path=executable,

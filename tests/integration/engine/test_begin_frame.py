@@ -14,9 +14,12 @@ from starlette.testclient import TestClient
 
 from ogshot.app import create_app
 from ogshot.core.errors import BrowserError
+from ogshot.engine.assets import Assets
 from ogshot.engine.capture import capture
-from ogshot.engine.pool import Slot
+from ogshot.engine.page_requests import Router
+from ogshot.engine.pool import Pool, Slot
 from ogshot.templates.catalog import Catalog
+from ogshot.templates.declarations import Size
 from tests.support.helpers import image_of, make_settings, pixel
 from tests.support.pages import on_a_page
 
@@ -69,9 +72,9 @@ def _client(base: Path, begin_frame: bool) -> TestClient:
 
 @pytest.fixture(scope="module")
 def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, TestClient]]:
-    with _client(tmp_path_factory.mktemp("clock"), False) as clock:
-        with _client(tmp_path_factory.mktemp("frames"), True) as frames:
-            yield clock, frames
+    clock_dir, frames_dir = tmp_path_factory.mktemp("clock"), tmp_path_factory.mktemp("frames")
+    with _client(clock_dir, False) as clock, _client(frames_dir, True) as frames:
+        yield clock, frames
 
 
 def _params(client: TestClient, name: str, overrides: dict[str, str]) -> dict[str, str]:
@@ -107,10 +110,6 @@ def test_a_crash_during_a_begin_frame_render_fails_fast_and_the_page_is_replaced
     red = '<html><body style="margin:0;background:#ff0000"></body></html>'
 
     async def scenario() -> None:
-        from ogshot.engine.assets import Assets
-        from ogshot.engine.page_requests import Router
-        from ogshot.engine.pool import Pool
-
         settings = make_settings(tmp_path, pool_size=1, begin_frame=True)
         pool = Pool(settings, Router(Assets(settings.static_dir)))
         await pool.start()
@@ -123,8 +122,9 @@ def test_a_crash_during_a_begin_frame_render_fails_fast_and_the_page_is_replaced
                     await asyncio.sleep(0.5)  # pumping frames by now
                     assert not render.done()
                     killer = await slot.context.new_cdp_session(slot.page)
-                    asyncio.ensure_future(killer.send("Page.crash"))
+                    crash = asyncio.ensure_future(killer.send("Page.crash"))
                     await render
+            crash.cancel()  # its answer never comes: the renderer is gone
             assert time.monotonic() - started < 5
             async with pool.lease() as slot:
                 assert slot.id != crashed and slot.begin_frame
@@ -138,8 +138,6 @@ def test_a_crash_during_a_begin_frame_render_fails_fast_and_the_page_is_replaced
 
 
 def test_sizes_navigations_and_jpeg_on_a_begin_frame_page(tmp_path: Path) -> None:
-    from ogshot.templates.declarations import Size
-
     red = '<html><body style="margin:0;background:#ff0000"></body></html>'
     scripted = (
         '<html><body style="margin:0"><script>document.body.style.background="#0000ff"'
