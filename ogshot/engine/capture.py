@@ -145,6 +145,13 @@ async def capture(
             if document.static_changed(static_digest):
                 await _send(slot, "Network.clearBrowserCache")
             wanted = size or document.base_size
+            if slot.begin_frame and wanted is not None and wanted.scale != 1:
+                # A begin frame's screenshot is in CSS pixels: the image would come out 1x.
+                raise TemplateError(
+                    f"scale {wanted.scale:g} cannot be drawn with OGSHOT_BEGIN_FRAME on "
+                    "(begin-frame captures are at scale 1); declare scale = 1 or turn it off",
+                    template=template,
+                )
             if wanted is not None and document.size != wanted:
                 await _resize(slot, wanted)
                 watch.lap("resize")

@@ -13,7 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from ogshot.app import create_app
-from ogshot.core.errors import BrowserError
+from ogshot.core.errors import BrowserError, ConfigError, TemplateError
 from ogshot.engine.assets import Assets
 from ogshot.engine.capture import capture
 from ogshot.engine.page_requests import Router
@@ -146,8 +146,10 @@ def test_sizes_navigations_and_jpeg_on_a_begin_frame_page(tmp_path: Path) -> Non
 
     async def work(slot: Slot) -> list[bytes]:
         assert slot.begin_frame
+        with pytest.raises(TemplateError, match="scale 2 cannot be drawn with OGSHOT_BEGIN_FRAME"):
+            await capture(slot, red, time_limit=10, size=Size(400, 400, 2.0), template="hi")
         shots = [
-            await capture(slot, red, time_limit=10, size=Size(400, 400, 2.0)),
+            await capture(slot, red, time_limit=10, size=Size(800, 800, 1.0)),
             await capture(slot, scripted, time_limit=10),
             await capture(slot, red, time_limit=10),
             await capture(slot, red, time_limit=10, jpeg_quality=80),
@@ -156,10 +158,15 @@ def test_sizes_navigations_and_jpeg_on_a_begin_frame_page(tmp_path: Path) -> Non
 
     square, blue, back, jpeg = on_a_page(tmp_path, work, begin_frame=True)
     assert (image_of(square).width, image_of(square).height) == (800, 800)
-    assert pixel(square, 400, 400) == [255, 0, 0]
+    assert pixel(square, 799, 799) == [255, 0, 0]
     assert pixel(blue, 10, 10) == [0, 0, 255]  # its script ran in a fresh window
     assert (image_of(back).width, image_of(back).height) == (1200, 630)
     assert pixel(back, 600, 300) == [255, 0, 0]
     assert jpeg[:2] == b"\xff\xd8"
     r, g, b = pixel(jpeg, 600, 300)
     assert r > 240 and g < 16 and b < 16
+
+
+def test_begin_frame_refuses_a_device_scale_factor_it_cannot_draw(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"OGSHOT_DEVICE_SCALE_FACTOR.*scale 1 only"):
+        make_settings(tmp_path, begin_frame=True, device_scale_factor=2)
