@@ -227,10 +227,6 @@ class Settings:
             # Named by its variable and the value hidden: the error is logged, and it is a secret.
             reason = "needs OGSHOT_SECRET: without a signing secret URLs are not checked at all"
             raise ConfigError("OGSHOT_VERIFY_SECRETS", "<hidden>", reason)
-        if self.begin_frame and self.device_scale_factor != 1:
-            # A begin frame's screenshot is in CSS pixels: a 2x page came out 1x (measured).
-            reason = "OGSHOT_BEGIN_FRAME captures at scale 1 only"
-            raise ConfigError("OGSHOT_DEVICE_SCALE_FACTOR", str(self.device_scale_factor), reason)
         _check(self.refresh_ahead, "refresh_ahead", lambda v: 0 <= v < 1, "must be 0 (off) or <1")
         for base in self.edge_purge_url:
             _check(base, "edge_purge_url", _edge_base, "not an http(s) URL")

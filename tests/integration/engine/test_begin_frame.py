@@ -13,7 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from ogshot.app import create_app
-from ogshot.core.errors import BrowserError, ConfigError, TemplateError
+from ogshot.core.errors import BrowserError, TemplateError
 from ogshot.engine.assets import Assets
 from ogshot.engine.capture import capture
 from ogshot.engine.page_requests import Router
@@ -166,7 +166,3 @@ def test_sizes_navigations_and_jpeg_on_a_begin_frame_page(tmp_path: Path) -> Non
     r, g, b = pixel(jpeg, 600, 300)
     assert r > 240 and g < 16 and b < 16
 
-
-def test_begin_frame_refuses_a_device_scale_factor_it_cannot_draw(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"OGSHOT_DEVICE_SCALE_FACTOR.*scale 1 only"):
-        make_settings(tmp_path, begin_frame=True, device_scale_factor=2)
