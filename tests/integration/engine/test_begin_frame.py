@@ -165,4 +165,3 @@ def test_sizes_navigations_and_jpeg_on_a_begin_frame_page(tmp_path: Path) -> Non
     assert jpeg[:2] == b"\xff\xd8"
     r, g, b = pixel(jpeg, 600, 300)
     assert r > 240 and g < 16 and b < 16
-
