@@ -23,8 +23,8 @@ What that takes:
   They are ordinary frames: with ``noDisplayUpdates`` the page committed its new content without
   drawing it, and the capture frames after it reported no damage, no pixels, and then the
   previous document's pixels.
-- A frame can show the page as it was a frame or two earlier, so a capture is the second of two
-  frames that agree (see :func:`shot_frame`).
+- A frame can show the page as it was a frame earlier: a plain frame is drawn before the captured
+  one, and a scripted document is captured until two frames agree (see :func:`shot_frame`).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ PUMP_EVERY = 1 / 60  # then one frame per display tick, as a page on its own clo
 # Frames asked for before a capture without pixels is given up (Chromium returns no screenshot
 # when it could not draw one, e.g. while the page is being torn down).
 FRAME_TRIES = 3
-SETTLE_FRAMES = 8  # frames a document is given to show the same pixels twice
+SETTLE_FRAMES = 8  # frames a scripted document is given to show the same pixels twice
 
 Send = Callable[[str, "dict[str, Any] | None"], Awaitable[dict[str, Any]]]
 
@@ -117,19 +117,23 @@ async def pump(send: Send, waiting: Awaitable[T]) -> T:
             task.cancel()
 
 
-async def shot_frame(send: Send, screenshot: dict[str, Any]) -> str:
-    """Draw frames until two in a row show the same pixels, and return those (base64, in
-    ``screenshot``'s format).
+async def shot_frame(send: Send, screenshot: dict[str, Any], *, scripted: bool) -> str:
+    """Draw the frame to capture and return its pixels (base64, in ``screenshot``'s format).
 
-    One frame is not enough: a frame can show the page as it was a frame or two earlier. Seen
-    under load, with the readiness promise already resolved: the previous document's pixels
-    (the first frame after ``Page.setDocumentContent``), a card without its CSS-masked glow image,
-    a canvas as an earlier rAF callback left it. Frames without pixels (Chromium gives none when
-    it could not draw, e.g. nothing was damaged yet) are skipped. A page that never stops changing
-    (an endless animation) gets its latest frame after :data:`SETTLE_FRAMES`."""
+    The first frame after the document is ready can show the page as it was before: seen, with
+    the readiness promise already resolved, the previous document (the first frame after
+    ``Page.setDocumentContent``), a card without its CSS-masked glow image, a canvas as an earlier
+    rAF callback left it. So one frame is drawn first without pixels (no readback, no encode),
+    then the captured one; frames that come without pixels (``hasDamage`` false) are asked again.
+
+    ``scripted``: a document that ran scripts can still change between frames (a canvas filled in
+    the last rAF callback came out one callback late even after plain frames, under load), so
+    frames are captured until two in a row agree, at most :data:`SETTLE_FRAMES`; a page that
+    never stops changing (an endless animation) gets its latest frame."""
+    await send("HeadlessExperimental.beginFrame", {})
     last: str | None = None
     empty = 0
-    for _ in range(SETTLE_FRAMES):
+    for _ in range(SETTLE_FRAMES if scripted else FRAME_TRIES):
         frame = await send("HeadlessExperimental.beginFrame", {"screenshot": screenshot})
         data = frame.get("screenshotData")
         if not isinstance(data, str) or not data:
@@ -137,7 +141,7 @@ async def shot_frame(send: Send, screenshot: dict[str, Any]) -> str:
             if empty >= FRAME_TRIES:
                 break
             continue
-        if data == last:
+        if not scripted or data == last:
             return data
         last = data
     if last is not None:

@@ -164,7 +164,9 @@ async def capture(
             if slot.begin_frame:
                 probe = _probe(await begin_frame.pump(_sender(slot), _ready(slot, template)))
                 watch.lap("ready")
-                data = await begin_frame.shot_frame(_sender(slot), shot_params)
+                data = await begin_frame.shot_frame(
+                    _sender(slot), shot_params, scripted=document.scripted
+                )
             else:
                 probe = _probe(await _ready(slot, template))
                 watch.lap("ready")
