@@ -12,13 +12,14 @@ How the document gets into the page decides most of the cost of a render:
   PNG), not Playwright's ``page.screenshot``. Every format starts from it (compress.py encodes),
   except a JPEG with ``jpeg_encoder = "chromium"``: Chromium then encodes the final baseline JPEG
   at ``jpeg_quality`` itself, ~20 ms sooner, same SSIM as pyvips, ~10% more bytes.
-- With ``begin_frame`` (``OGSHOT_BEGIN_FRAME``) the page draws no frame until asked: frames are
-  sent while it gets ready, and the capture comes from ``HeadlessExperimental.beginFrame`` with
-  the same format options instead (begin_frame.py).
 
 The page's document state (which document a navigation gets, whether it ran scripts, the static
 folder it last saw) lives in the page's :class:`~ogshot.engine.page.Document`; this module loads
 documents through it.
+
+With ``begin_frame`` (``OGSHOT_BEGIN_FRAME``) the page draws no frame until asked: frames are sent
+while it gets ready, and the capture comes from ``HeadlessExperimental.beginFrame`` with the same
+format options instead (begin_frame.py).
 """
 
 from __future__ import annotations
