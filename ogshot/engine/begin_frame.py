@@ -115,6 +115,8 @@ async def pump(send: Send, waiting: Awaitable[T]) -> T:
     finally:
         if not task.done():
             task.cancel()
+        elif not task.cancelled():
+            task.exception()  # a crash fails both at once: the frame's error is the one raised
 
 
 async def shot_frame(send: Send, screenshot: dict[str, Any], *, scripted: bool) -> str:
