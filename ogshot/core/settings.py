@@ -143,6 +143,9 @@ class Settings:
     # Chromium's CPU priority below ogshot's own (a nice value, 0..19; 0: level): encoding and
     # answering hits come first when the cores are busy, and Chromium takes the rest.
     browser_nice: int = 10
+    # Pages draw only the frames a render captures (HeadlessExperimental.beginFrame) instead of
+    # drawing on their own clock: less Chromium CPU a render (engine/begin_frame.py).
+    begin_frame: bool = False
     health_interval: float = 5.0  # seconds between health probes of Chromium; 0: no probe
     health_timeout: float = 5.0  # a Chromium that does not answer a probe in time is killed
     shutdown_timeout: float = 15.0  # seconds in-flight requests get to finish on SIGTERM

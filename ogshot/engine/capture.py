@@ -17,6 +17,10 @@ How the document gets into the page decides most of the cost of a render:
 The page's document state (which document a navigation gets, whether it ran scripts, the static
 folder it last saw) lives in the page's :class:`~ogshot.engine.page.Document`; this module loads
 documents through it.
+
+With ``begin_frame`` (``OGSHOT_BEGIN_FRAME``) the page draws no frame until asked: frames are sent
+while it gets ready, and the capture comes from ``HeadlessExperimental.beginFrame`` with the same
+format options instead (begin_frame.py).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from ogshot.core.errors import BrowserError, RenderTimeout, TemplateError
 from ogshot.core.stopwatch import Stopwatch
+from ogshot.engine import begin_frame
 from ogshot.engine.page_scripts import FIT_JS, PROBE_JS
 from ogshot.engine.pool import Slot
 from ogshot.templates.declarations import Size
@@ -142,6 +147,13 @@ async def capture(
             if document.static_changed(static_digest):
                 await _send(slot, "Network.clearBrowserCache")
             wanted = size or document.base_size
+            if slot.begin_frame and wanted is not None and wanted.scale != 1:
+                # A begin frame's screenshot is in CSS pixels: the image would come out 1x.
+                raise TemplateError(
+                    f"scale {wanted.scale:g} cannot be drawn with OGSHOT_BEGIN_FRAME on "
+                    "(begin-frame captures are at scale 1); declare scale = 1 or turn it off",
+                    template=template,
+                )
             if wanted is not None and document.size != wanted:
                 await _resize(slot, wanted)
                 watch.lap("resize")
@@ -151,9 +163,16 @@ async def capture(
             else:
                 await _write(slot, html)
             watch.lap("load")
-            probe = _probe(await _ready(slot, template))
-            watch.lap("ready")
-            shot = await _send(slot, "Page.captureScreenshot", shot_params)
+            if slot.begin_frame:
+                probe = _probe(await begin_frame.pump(_sender(slot), _ready(slot, template)))
+                watch.lap("ready")
+                data = await begin_frame.shot_frame(
+                    _sender(slot), shot_params, scripted=document.scripted
+                )
+            else:
+                probe = _probe(await _ready(slot, template))
+                watch.lap("ready")
+                data = (await _send(slot, "Page.captureScreenshot", shot_params))["data"]
             watch.lap("capture")
     except TimeoutError:
         slot.broken = True
@@ -163,7 +182,7 @@ async def capture(
         raise BrowserError(f"browser error: {_first_line(exc)}") from exc
     failed = [*document.failed_images, *probe.get("broken", [])]
     return Capture(
-        base64.b64decode(shot["data"]),
+        base64.b64decode(data),
         shot_params["format"],
         watch.timings,
         codes=probe.get("codes", []),
@@ -188,6 +207,13 @@ async def _send(slot: Slot, method: str, params: dict[str, Any] | None = None) -
         result: dict[str, Any] = call.result()
         return result
     raise BrowserError("the page crashed or Chromium died during the render")
+
+
+def _sender(slot: Slot) -> begin_frame.Send:
+    async def send(method: str, params: dict[str, Any] | None) -> dict[str, Any]:
+        return await _send(slot, method, params)
+
+    return send
 
 
 async def _write(slot: Slot, html: str) -> None:

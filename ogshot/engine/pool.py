@@ -37,6 +37,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from ogshot.core.errors import BrowserError, Overloaded
 from ogshot.core.settings import Settings
+from ogshot.engine import begin_frame
 from ogshot.engine.page import BLANK_URL, ORIGIN, Document
 from ogshot.engine.page_requests import Router
 from ogshot.engine.supervisor import Chromium
@@ -72,6 +73,8 @@ class Slot:
     renders: int = 0
     broken: bool = False
     busy_since: float | None = None
+    # The page draws only the frames a render asks for (see begin_frame.py).
+    begin_frame: bool = False
 
 
 class Ticket:
@@ -545,7 +548,10 @@ class Pool:
             bypass_csp=False,
         )
         try:
-            page = await context.new_page()
+            if self.settings.begin_frame:
+                page = await begin_frame.open_page(context)
+            else:
+                page = await context.new_page()
             cdp = await context.new_cdp_session(page)
             page_id = next(self._ids)
             slot = Slot(
@@ -562,6 +568,7 @@ class Pool:
                         self.settings.device_scale_factor,
                     ),
                 ),
+                begin_frame=self.settings.begin_frame,
             )
             await context.route("**/*", self.router.for_page(slot.document))
             page.on("crash", lambda _page: _mark_gone(slot, "page crashed"))

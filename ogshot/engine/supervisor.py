@@ -29,6 +29,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from ogshot.core.errors import BrowserError
 from ogshot.core.settings import Settings
+from ogshot.engine import begin_frame
 from ogshot.engine.chromium import find_chromium
 from ogshot.engine.memory import tree_memory
 
@@ -156,10 +157,14 @@ class Chromium:
         """Start a Chromium and make it the current one (the tenant opens its pages)."""
         assert self._playwright is not None
         executable = self.settings.executable_path or find_chromium()
+        args = list(self.settings.launch_args)
+        if self.settings.begin_frame:
+            args = [a for a in args if a not in begin_frame.DROPPED_ARGS]
+            args += [a for a in begin_frame.LAUNCH_ARGS if a not in args]
         browser = await self._playwright.chromium.launch(
             executable_path=executable,
             headless=True,
-            args=list(self.settings.launch_args),
+            args=args,
             handle_sigint=False,
             handle_sigterm=False,
             handle_sighup=False,
