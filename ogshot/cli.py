@@ -360,6 +360,13 @@ def bench(
     help="Download the images from this running fleet (its load balancer) instead of rendering "
     "them here; URLs are signed with OGSHOT_SECRET.",
 )
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=None,
+    help="With --server: times a 503 or a dropped connection is tried again, with backoff "
+    "(default 7).",
+)
 def build(
     manifest: Path,
     output: str,
@@ -373,12 +380,14 @@ def build(
     progress: bool | None,
     use_cache: bool,
     server: str,
+    retries: int | None,
 ) -> None:
     """Pre-generate the images of MANIFEST (.csv, .jsonl or sitemap .xml) into a folder or a
     bucket, with a mapping file (row -> path, URL). Exits 1 if any row failed."""
     from ogshot.batch.build import build as run_build
     from ogshot.batch.manifests import read_manifest
     from ogshot.batch.outputs import open_output
+    from ogshot.batch.remote import RETRIES
 
     settings = _settings()
     try:
@@ -397,6 +406,7 @@ def build(
                 notice=lambda text: click.echo(text, err=True),
                 use_cache=use_cache,
                 server=server,
+                retries=RETRIES if retries is None else retries,
             )
         )
     except OgshotError as exc:

@@ -43,7 +43,7 @@ from rich.text import Text
 
 from ogshot.batch.manifests import Row
 from ogshot.batch.outputs import Output
-from ogshot.batch.remote import FleetClient
+from ogshot.batch.remote import RETRIES, FleetClient
 from ogshot.core.errors import OgshotError
 from ogshot.core.settings import Settings
 from ogshot.core.version import __version__
@@ -118,12 +118,14 @@ async def build(
     notice: Callable[[str], None] = log.info,
     use_cache: bool = False,
     server: str = "",
+    retries: int = RETRIES,
 ) -> BuildReport:
     """Render every row of ``rows`` that ``output`` lacks (all of them with ``force``) and write
     the mapping file; never raises for one row, only when the output cannot be listed or the
     mapping file cannot be written. ``use_cache``: read and fill the cache the settings name
     (disk and Redis); by default a build renders with a private cache it removes after.
-    ``server``: download the images from this fleet instead of rendering them."""
+    ``server``: download the images from this fleet instead of rendering them, trying a 503 or a
+    dropped connection up to ``retries`` more times."""
     report = BuildReport(rows=len(rows))
     with contextlib.ExitStack() as scratch:
         if server:
@@ -149,6 +151,7 @@ async def build(
             progress,
             notice,
             server,
+            retries,
         )
 
 
@@ -164,6 +167,7 @@ async def _build(
     progress: bool,
     notice: Callable[[str], None],
     server: str,
+    retries: int,
 ) -> BuildReport:
     renderer = Renderer(settings, watch=False)  # one pass: the templates are read once
     try:
@@ -187,7 +191,9 @@ async def _build(
             started = time.perf_counter()
             if server:
                 width = concurrency or REMOTE_CONCURRENCY
-                async with FleetClient(server, settings, concurrency=width) as fleet:
+                async with FleetClient(
+                    server, settings, concurrency=width, retries=retries
+                ) as fleet:
                     errors = await _render_all(
                         _downloader(fleet), output, list(todo.values()), width, progress
                     )

@@ -17,9 +17,11 @@ from tests.support.procs import wait_for
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
-def nginx_conf(nodes: list[int], port: int, base: Path) -> str:
+def nginx_conf(nodes: list[int], port: int, base: Path, *, fail_timeout: str = "") -> str:
     """deploy/nginx.conf with this test's ports and paths; every substitution must apply once,
-    so the file the test runs stays the file users copy."""
+    so the file the test runs stays the file users copy. ``fail_timeout`` (``1s``): how long
+    nginx leaves out a node that refused, for suites that restart nodes and wait for nginx to
+    send them traffic again (the shipped 10 s is a production pause, not what they test)."""
     text = (ROOT / "deploy" / "nginx.conf").read_text()
     changes = [
         ("user www-data;", "user root;" if os.geteuid() == 0 else ""),
@@ -33,6 +35,10 @@ def nginx_conf(nodes: list[int], port: int, base: Path) -> str:
     for old, new in changes:
         assert text.count(old) == 1, f"deploy/nginx.conf changed: {old!r} is not there once"
         text = text.replace(old, new)
+    if fail_timeout:
+        shipped = "fail_timeout=10s;"
+        assert text.count(shipped) == len(nodes), f"deploy/nginx.conf changed: {shipped!r}"
+        text = text.replace(shipped, f"fail_timeout={fail_timeout};")
     return text
 
 
@@ -45,12 +51,14 @@ def serving(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def running_nginx(nodes: list[int], port: int, edge: Path) -> Iterator[str]:
+def running_nginx(
+    nodes: list[int], port: int, edge: Path, *, fail_timeout: str = ""
+) -> Iterator[str]:
     """nginx on 127.0.0.1:``port`` with :func:`nginx_conf` in front of ``nodes``, its files in
     ``edge``: the configuration checked (``nginx -t``), the server answering ``/healthz`` (the
     nodes must be up), stopped on exit. Yields its base URL."""
     conf = edge / "nginx.conf"
-    conf.write_text(nginx_conf(nodes, port, edge))
+    conf.write_text(nginx_conf(nodes, port, edge, fail_timeout=fail_timeout))
     command = [NGINX, "-p", str(edge), "-c", str(conf), "-e", str(edge / "error.log")]
     command += ["-g", f"daemon off; pid {edge / 'nginx.pid'};"]
     checked = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)

@@ -8,6 +8,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import quote
 
@@ -17,6 +18,7 @@ from click.testing import CliRunner, Result
 from ogshot.cli import cli
 from ogshot.core.settings import Settings
 from ogshot.templates.signing import signed_path
+from tests.support.canary import serve
 from tests.support.helpers import ROOT, image_of, make_settings
 from tests.support.procs import Server, chromium_children, serve_env, wait_for
 
@@ -112,6 +114,38 @@ def test_build_through_an_unreachable_server_reports_each_row(
     )
     assert result.exit_code == 1
     assert "pages.jsonl line 1 (article): http://127.0.0.1:9: ConnectError" in result.output
+    # Refused before anything ever answered: said at once, not after the whole backoff.
+    assert "nothing answers there: is the server running, is the URL right?" in result.output
+
+
+def test_build_tries_a_503_again_as_many_times_as_retries_says(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    def overloaded(handler: BaseHTTPRequestHandler) -> None:
+        body = b'{"error": "Overloaded", "detail": null}'
+        handler.send_response(503)
+        handler.send_header("content-type", "application/json")
+        handler.send_header("retry-after", "0")
+        handler.send_header("content-length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    manifest = tmp_path / "pages.jsonl"
+    manifest.write_text(MANIFEST.splitlines(keepends=True)[0])
+    with serve(answer=overloaded) as node:
+        for retries, attempts in (("2", 3), ("0", 1)):
+            before = len(node.paths)
+            result = run(
+                env, "build", str(manifest), "-o", str(tmp_path / retries),
+                "--server", node.base, "--retries", retries,
+            )  # fmt: skip
+            assert result.exit_code == 1, result.output
+            tried = f" after {attempts} attempts" if attempts > 1 else ""
+            assert f"the server answered 503{tried}: Overloaded" in result.output
+            assert len(node.paths) - before == attempts
+            assert all(p.startswith("/og/article.png?") for p in node.paths[before:])
+    refused = run(env, "build", str(manifest), "-o", str(tmp_path / "n"), "--retries", "-1")
+    assert refused.exit_code == 2 and "-1 is not in the range x>=0" in refused.output
 
 
 def test_warm_queues_urls_and_manifest_rows_which_become_hits(
