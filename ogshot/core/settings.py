@@ -85,9 +85,13 @@ def _default_cache_dir() -> Path:
 
 
 def _default_pool_size() -> int:
-    # Each page's renderer and the compositor share the cores; more pages than cores only queue
-    # inside Chromium instead of in ogshot, where the queue is bounded and visible.
-    return max(2, min(8, os.cpu_count() or 2))
+    # Two pages a core: a render spends part of its time in round trips (CDP, the driver, the
+    # encode thread) during which its page's renderer is idle, and Chromium's per-frame work is
+    # shared by the pages drawing at once. Measured on 2 cores (benchmarks/peers.py, idle, same
+    # day): saturated renders/s with 2 / 3 / 4 pages, flat 25.1 / 36.8 / 41.9, gradient 13.6 /
+    # 18.5 / 20.6, photo 11.2 / 13.0 / 14.9, and CPU per render fell with them (gradient 117 / 90
+    # / 83 ms). Capped at 8: each page is a renderer process (~40-60 MB).
+    return max(2, min(8, 2 * (os.cpu_count() or 1)))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -83,7 +84,11 @@ class WarmLane:
             claim_after = 2 * settings.render_timeout + 5
             self.queue = StreamQueue(fleet.url, claim_after=claim_after)
         await self.queue.start()
-        workers = max(1, renderer.pool.size - renderer.pool.reserve)
+        # At most one warm render a core pair: a live request that arrives while warm renders
+        # run shares the cores with them (engine/pool.py), so they must leave cores free.
+        workers = max(
+            1, min(renderer.pool.size - renderer.pool.reserve, (os.cpu_count() or 2) // 2)
+        )
         self._tasks = [asyncio.ensure_future(self._work()) for _ in range(workers)]
         if renderer.metrics is not None:
             self._tasks.append(asyncio.ensure_future(self._report_depth()))
