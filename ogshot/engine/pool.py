@@ -13,10 +13,12 @@ Background work (warming, refresh-ahead) borrows with a :class:`Ticket`: it wait
 own that is served only when no live work runs (no live request renders or waits, and none has for
 :data:`LIVE_QUIET` seconds: see :meth:`Pool.live`), and never takes the last idle page of a pool
 of two or more, so a live miss finds a page at once. Two renders share the machine's cores, so
-background work that started while live work ran would slow it (measured: a deep warm queue made
-live misses ~19 % slower at p50 on 2 cores when warm renders could start between them); a live
-request that arrives while one runs still shares the cores with it. A live request that comes to
-need a background render's image promotes its ticket into the live line.
+background work that started while live work ran would slow it (measured on 2 cores,
+benchmarks/warm.py: back-to-back live misses +19 % at p50 with 500 warm items queued when warm
+renders could start between them, unchanged with this rule); a live request that arrives while a
+background render runs still shares the cores with it (+16 % at p50 for misses arriving at
+random, 150 ms apart on average). A live request that comes to need a background render's image
+promotes its ticket into the live line.
 """
 
 from __future__ import annotations
@@ -207,7 +209,7 @@ class Pool:
         background work, lent a page only when live requests leave one (module docstring)."""
         background = ticket is not None and not ticket.urgent
         with contextlib.nullcontext() if background else self.live():
-            if ticket is not None and not ticket.urgent:
+            if ticket is not None and background:
                 slot = await self._acquire_background(ticket)
             else:
                 slot = await self._acquire(size)

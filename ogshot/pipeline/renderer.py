@@ -172,7 +172,8 @@ class Renderer:
         if not self._chromium_jpeg:
             log.warning(
                 "libturbojpeg is not installed (Debian: libturbojpeg0): JPEGs are encoded by "
-                "libvips, which costs more CPU a miss; OGSHOT_JPEG_ENCODER=vips says so quietly"
+                "libvips, which costs more CPU a miss (OGSHOT_JPEG_ENCODER=vips chooses that "
+                "without this warning)"
             )
 
     async def close(self) -> None:
