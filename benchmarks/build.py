@@ -65,7 +65,7 @@ def main() -> None:
             list((base / "out").rglob(f"*.{'jpg' if args.format == 'jpeg' else args.format}"))
         )
         print(f"rows: {args.rows}, format: {args.format}, images written: {written}")
-        pool = env.get("OGSHOT_POOL_SIZE") or "default (cores, 2..8)"
+        pool = env.get("OGSHOT_POOL_SIZE") or "default (2 a core, 2..8)"
         print(f"pool size: {pool}, cores: {os.cpu_count()}")
         print(f"load average (1 min) before / after: {load_before:.1f} / {os.getloadavg()[0]:.1f}")
         print(f"first run: {first:.1f} s, {args.rows / first:.1f} images/s (whole command)")
