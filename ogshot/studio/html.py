@@ -62,7 +62,9 @@ async def document(request: Request) -> Response:
     name = request.path_params["name"]
     await renderer.template(name)  # one saved a moment ago too; TemplateNotFound otherwise
     job = renderer.prepare(name, params)
-    text = renderer.catalog.render_html(job.template, job.variables)
+    # A Tailwind template's CSS may still be compiling since the start: off the loop, as a render.
+    template = await asyncio.to_thread(renderer.catalog.with_css, job.template)
+    text = renderer.catalog.render_html(template, job.variables)
     headers = {
         **NO_STORE,
         "content-security-policy": content_security_policy(renderer),

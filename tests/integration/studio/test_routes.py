@@ -449,3 +449,19 @@ def test_the_studio_render_names_the_parameter_a_typo_is_near(dev: TestClient) -
     missing = dev.get("/preview/_render/artcle.png", params={"title": "x"})
     assert missing.status_code == 404
     assert missing.json()["error"] == "no template named 'artcle'; did you mean 'article'?"
+
+
+def test_the_document_of_a_tailwind_template_has_its_css_right_after_start(
+    tmp_path: Path,
+) -> None:
+    """The server starts without compiling Tailwind CSS it never compiled before (cold start);
+    the studio's document view, asked at once, still gets the template's CSS inline."""
+    settings = make_settings(tmp_path, dev=True)
+    assert not (settings.cache_dir / "tailwind").exists()  # nothing compiled before
+    with TestClient(create_app(settings)) as client:
+        response = client.get(
+            "/preview/_html/tailwind-changelog?project=ogshot&version=v1&title=Styled"
+        )
+    assert response.status_code == 200
+    assert "/*! tailwindcss v4" in response.text
+    assert "Styled" in response.text
