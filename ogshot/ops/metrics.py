@@ -217,7 +217,8 @@ class Metrics:
         # Read from the pool and the caches, which keep their own totals (see ``sync``).
         self.pages = Gauge(
             "ogshot_pool_pages",
-            "Warm pages by state.",
+            "Warm pages by state: idle, busy, or starting (being opened: after start, a crash "
+            "or a browser restart).",
             ["state"],
             multiprocess_mode="livesum",
             registry=own,
@@ -254,7 +255,7 @@ class Metrics:
         # which costs more than the increment itself. Keys come from bounded label values.
         self._request_children: dict[tuple[Any, ...], tuple[Any, Any, Any, Any]] = {}
         self._lookup_children: dict[tuple[str, bool], Any] = {}
-        for state in ("busy", "idle"):
+        for state in ("busy", "idle", "starting"):
             self.pages.labels(state)
         for event in POOL_EVENTS:
             self.pool_events.labels(event)
@@ -353,6 +354,7 @@ class Metrics:
         up across workers like every other counter."""
         self.pages.labels("busy").set(pool.get("busy", 0))
         self.pages.labels("idle").set(pool.get("idle", 0))
+        self.pages.labels("starting").set(pool.get("starting", 0))
         self.queue.set(pool.get("queued", 0))
         for event, total_key in POOL_EVENTS.items():
             total = float(pool.get(total_key, 0))
