@@ -39,7 +39,8 @@ def misses(
     server: ServerProcess, label: str, count: int, gap_ms: float = 0.0
 ) -> tuple[list[float], list[float]]:
     """(total ms, queue ms) of ``count`` sequential misses, each after a random pause of mean
-    ``gap_ms`` (none when 0)."""
+    ``gap_ms`` (none when 0). Runs that are compared use labels of the same length: the label
+    is the card's title, and a longer title costs the card more to lay out."""
     totals, queues = [], []
     pauses = random.Random(1)
     with httpx.Client(base_url=server.base, timeout=60) as client:
@@ -88,9 +89,9 @@ def main() -> None:
             "OGSHOT_STATIC_DIR": str(ROOT / "static"),
         }
         with ServerProcess(env=env, cwd=ROOT) as server:
-            misses(server, "warm-up", 3)  # first renders pay for fonts and code paths
-            idle = misses(server, "idle node", args.misses)
-            idle_spaced = misses(server, "idle node spaced", args.misses, args.gap_ms)
+            misses(server, "warm", 3)  # first renders pay for fonts and code paths
+            idle = misses(server, "idle", args.misses)
+            idle_spaced = misses(server, "idle spaced", args.misses, args.gap_ms)
             items = [
                 {"template": "article", "params": {"title": f"queued {i}"}}
                 for i in range(args.queued)
@@ -104,10 +105,10 @@ def main() -> None:
                 )
                 answer.raise_for_status()
             before = warm_renders(server)
-            busy = misses(server, "deep warm queue", args.misses)
+            busy = misses(server, "busy", args.misses)
             during = warm_renders(server) - before
             before = warm_renders(server)
-            busy_spaced = misses(server, "deep warm queue spaced", args.misses, args.gap_ms)
+            busy_spaced = misses(server, "busy spaced", args.misses, args.gap_ms)
             during_spaced = warm_renders(server) - before
     print(f"pool size: {args.pool_size}, misses per run: {args.misses}, queued: {args.queued}")
     print("back to back:")

@@ -16,9 +16,9 @@ of two or more, so a live miss finds a page at once. Two renders share the machi
 background work that started while live work ran would slow it (measured on 2 cores,
 benchmarks/warm.py: back-to-back live misses +19 % at p50 with 500 warm items queued when warm
 renders could start between them, unchanged with this rule); a live request that arrives while a
-background render runs still shares the cores with it (+16 % at p50 for misses arriving at
-random, 150 ms apart on average). A live request that comes to need a background render's image
-promotes its ticket into the live line.
+background render runs still shares the cores with it (+7 % at p50, +22 % at p90 for misses
+arriving at random, 150 ms apart on average). A live request that comes to need a background
+render's image promotes its ticket into the live line.
 """
 
 from __future__ import annotations
