@@ -2,8 +2,10 @@
 
 Built per request from the template catalog, so that every template appears as its own operation
 with its declared parameters (types, limits, choices, defaults): a client generator or a fuzzer
-(the test suite runs schemathesis against it) sees exactly what the server accepts. The service's
-own operations (liveness, readiness, this document) are ``openapi_service.py``'s.
+(the test suite runs schemathesis against it) sees exactly what the server accepts. Page
+screenshots (``/shot``) appear when ``OGSHOT_SHOT_ORIGINS`` names origins: without them every
+/shot URL is a 404. The service's own operations (liveness, readiness, this document) are
+``openapi_service.py``'s.
 """
 
 from __future__ import annotations
@@ -13,6 +15,12 @@ from typing import Any
 from ogshot.core.errors import OgshotError
 from ogshot.core.settings import Settings
 from ogshot.core.version import __version__
+from ogshot.engine.page_shot import (
+    MAX_HIDE,
+    MAX_SELECTOR_LENGTH,
+    MAX_URL_LENGTH,
+    MAX_WAIT_MS,
+)
 from ogshot.http.openapi_service import service_paths
 from ogshot.templates.budgets import BUDGET_PARAM, BUDGET_RANGE
 from ogshot.templates.catalog import Catalog, Param, Template
@@ -46,6 +54,11 @@ def openapi(catalog: Catalog, settings: Settings) -> dict[str, Any]:
         "get": _query_operation(names, settings, "get"),
         "head": _query_operation(names, settings, "head"),
     }
+    if settings.shot_origins:
+        paths["/shot.{format}"] = {
+            "get": _shot_operation(settings, "get"),
+            "head": _shot_operation(settings, "head"),
+        }
     paths.update(service_paths())
     return {
         "openapi": "3.1.0",
@@ -279,6 +292,89 @@ def _query_operation(names: list[str], settings: Settings, method: str) -> dict[
             *_conditional(),
         ],
         "responses": _image_responses(settings),
+    }
+
+
+def _shot_operation(settings: Settings, method: str) -> dict[str, Any]:
+    origins = ", ".join(settings.shot_origins)
+    selector = {"type": "string", "maxLength": MAX_SELECTOR_LENGTH}
+    responses = _image_responses(settings)
+    # Errors are JSON, never a fallback image: the audience of a page screenshot is its operator.
+    del responses["404"]  # only while OGSHOT_SHOT_ORIGINS is empty, and then /shot is not listed
+    no_store = {"Cache-Control": {"$ref": "#/components/headers/No-Store"}}
+    responses["422"] = {
+        "description": (
+            "The page could not be captured as asked (navigation refused or failed, an error "
+            "status, a selector that matched nothing); or no encoding fits max_kb; never cached"
+        ),
+        "content": _JSON_ERROR,
+    }
+    responses["500"] = {
+        "description": "The capture failed (browser error): never cached",
+        "headers": no_store,
+        "content": _JSON_ERROR,
+    }
+    responses["504"] = {
+        "description": (
+            f"The page was not captured within OGSHOT_SHOT_TIMEOUT ({settings.shot_timeout:g} s): "
+            "never cached"
+        ),
+        "headers": no_store,
+        "content": _JSON_ERROR,
+    }
+    return {
+        "operationId": f"{method}_shot",
+        "summary": "A screenshot of a page of an allowed origin",
+        "description": (
+            f"The page at `url` (its origin one of OGSHOT_SHOT_ORIGINS: {origins}), captured at "
+            f"{settings.width}x{settings.height}, cached for OGSHOT_SHOT_TTL "
+            f"({settings.shot_ttl} s) and then served stale while it is taken again."
+        ),
+        "tags": ["screenshots"],
+        "parameters": [
+            {"name": "format", "in": "path", "required": True, "schema": {"enum": FORMATS}},
+            {
+                "name": "url",
+                "in": "query",
+                "required": True,
+                "description": "The page to capture: http or https, of an allowed origin",
+                "schema": {"type": "string", "maxLength": MAX_URL_LENGTH, "pattern": URL_PATTERN},
+            },
+            {
+                "name": "selector",
+                "in": "query",
+                "required": False,
+                "description": "Capture only the first element this CSS selector matches",
+                "schema": selector,
+            },
+            {
+                "name": "wait",
+                "in": "query",
+                "required": False,
+                "description": "Milliseconds to wait after the page's load event",
+                "schema": {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_MS, "default": 0},
+            },
+            {
+                "name": "hide",
+                "in": "query",
+                "required": False,
+                "description": (
+                    f"Comma-separated CSS selectors of elements to hide (at most {MAX_HIDE})"
+                ),
+                "schema": {"type": "string"},
+            },
+            {
+                "name": "scheme",
+                "in": "query",
+                "required": False,
+                "description": "The color scheme the page is shown in",
+                "schema": {"enum": ["light", "dark"], "default": "light"},
+            },
+            *_budget(None),
+            *_signature(settings),
+            *_conditional(),
+        ],
+        "responses": responses,
     }
 
 

@@ -221,3 +221,28 @@ def test_shot_is_off_without_origins(client: TestClient) -> None:
     response = client.get("/shot.png", params={"url": "https://example.com/"})
     assert response.status_code == 404
     assert response.json() == {"error": "not found", "detail": None}
+    assert "/shot.{format}" not in client.get("/openapi.json").json()["paths"]
+
+
+def test_the_api_description_lists_shot_as_the_server_accepts_it(
+    app: TestClient, site: canary_server.Canary
+) -> None:
+    document = app.get("/openapi.json").json()
+    operation = document["paths"]["/shot.{format}"]["get"]
+    assert set(document["paths"]["/shot.{format}"]) == {"get", "head"}
+    params = {p["name"]: p for p in operation["parameters"]}
+    assert {"format", "url", "selector", "wait", "hide", "scheme", "max_kb", "s"} <= set(params)
+    assert params["url"]["required"] and params["s"]["required"]  # OGSHOT_SECRET is set
+    assert site.base in operation["description"]
+    # The limits it gives are the server's: one more than the highest `wait` is a 400.
+    highest = params["wait"]["schema"]["maximum"]
+    assert shot(app, site, wait=str(highest + 1)).status_code == 400
+    assert params["scheme"]["schema"]["enum"] == ["light", "dark"]
+    assert shot(app, site, scheme="sepia").status_code == 400
+    # Errors are JSON (never a fallback image), and each status the tests meet is described.
+    for status in ("200", "400", "403", "422", "504"):
+        assert status in operation["responses"], status
+    for status in ("400", "422", "500", "504"):
+        assert set(operation["responses"][status]["content"]) == {"application/json"}
+    refused = shot(app, site, selector="#nowhere")
+    assert refused.status_code == 422 and refused.headers["content-type"] == "application/json"
