@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -265,15 +266,26 @@ def test_hazardous_text_fits_and_is_drawn(
     client: TestClient, layout_page: Page, catalog: Catalog, name: str
 ) -> None:
     template = catalog.get(name)
-    plain = client.get(f"/og/{name}.png", params=query(template.examples())).content
-    for case, values in hazards(template).items():
-        params = query(values)
-        html = catalog.render_html(template, catalog.validate(template, params))
-        found = layout(layout_page, html, template)
-        assert_text_fits(name, case, found)
-        for fit in found["fits"]:
-            assert fit["size"] >= 12, f"{name}/{case}: text shrunk to {fit['size']} px"
-        response = client.get(f"/og/{name}.png", params=params)
-        assert response.status_code == 200, f"{name}/{case}: {response.text}"
-        # The text was drawn: the image differs from the one with the example text.
-        assert mean_difference(response.content, plain) > 0.5, f"{name}/{case}: text not drawn"
+    cases = {case: query(values) for case, values in hazards(template).items()}
+    # The server renders every case while the layouts are checked here (two pages: two at once).
+    with ThreadPoolExecutor(2) as renders:
+        plain_render = renders.submit(
+            client.get, f"/og/{name}.png", params=query(template.examples())
+        )
+        images = {
+            case: renders.submit(client.get, f"/og/{name}.png", params=params)
+            for case, params in cases.items()
+        }
+        for case, params in cases.items():
+            html = catalog.render_html(template, catalog.validate(template, params))
+            found = layout(layout_page, html, template)
+            assert_text_fits(name, case, found)
+            for fit in found["fits"]:
+                assert fit["size"] >= 12, f"{name}/{case}: text shrunk to {fit['size']} px"
+        plain = plain_render.result().content
+        for case, image in images.items():
+            response = image.result()
+            assert response.status_code == 200, f"{name}/{case}: {response.text}"
+            # The text was drawn: the image differs from the one with the example text.
+            difference = mean_difference(response.content, plain)
+            assert difference > 0.5, f"{name}/{case}: text not drawn"
