@@ -11,6 +11,12 @@ warm items (POST /admin/warm) wait in the lane, each in two arrival patterns:
 Prints, for each, the p50 and p90 of the whole request and of the ``queue`` stage from
 Server-Timing (the wait for a page), how many warm renders ran during each busy measurement, and
 the 1-minute load average at start and end: figures from a loaded machine are not comparable.
+
+Then, with ``--blocks N`` (default 10), the spaced pattern again, interleaved: N blocks, each a
+run of ``--block-misses`` spaced misses on an idle node and one while ``--block-queued`` warm
+items are queued (in alternating order, the queue drained before each idle run). Idle and busy
+then share the same minutes, so the machine's drift (10-30 % between runs minutes apart on a
+shared VM) falls on both alike.
 """
 
 from __future__ import annotations
@@ -63,6 +69,50 @@ def warm_renders(server: ServerProcess) -> float:
     return float(found.group(1)) if found else 0.0
 
 
+def queue_warm(server: ServerProcess, titles: list[str]) -> None:
+    items = [{"template": "article", "params": {"title": title}} for title in titles]
+    for start in range(0, len(items), 1000):
+        answer = httpx.post(
+            f"{server.base}/admin/warm",
+            json={"items": items[start : start + 1000]},
+            headers={"authorization": f"Bearer {TOKEN}"},
+            timeout=120,
+        )
+        answer.raise_for_status()
+
+
+def drained(server: ServerProcess, renders: float, timeout: float = 300.0) -> None:
+    """Wait until the warm lane has made ``renders`` renders in all."""
+    deadline = time.monotonic() + timeout
+    while warm_renders(server) < renders:
+        if time.monotonic() > deadline:
+            sys.exit(f"the warm queue did not drain within {timeout:g} s")
+        time.sleep(0.1)
+
+
+def interleaved(
+    server: ServerProcess, blocks: int, per_block: int, queued: int, gap_ms: float
+) -> tuple[list[float], list[float], float]:
+    """(idle ms, busy ms, warm renders during the busy runs) of ``blocks`` alternating blocks."""
+    idle: list[float] = []
+    busy: list[float] = []
+    during = 0.0
+    made = warm_renders(server)
+    for block in range(blocks):
+        for phase in ("idle", "busy") if block % 2 == 0 else ("busy", "idle"):
+            label = f"{phase} {block:02d}"  # the same length in both phases
+            if phase == "idle":
+                idle += misses(server, label, per_block, gap_ms)[0]
+                continue
+            queue_warm(server, [f"queued {block:02d} {i:04d}" for i in range(queued)])
+            before = warm_renders(server)
+            busy += misses(server, label, per_block, gap_ms)[0]
+            during += warm_renders(server) - before
+            made += queued
+            drained(server, made)
+    return idle, busy, during
+
+
 def summary(name: str, totals: list[float], queues: list[float]) -> str:
     total, queue = percentiles(totals), percentiles(queues)
     return (
@@ -77,6 +127,9 @@ def main() -> None:
     parser.add_argument("--queued", type=int, default=500)
     parser.add_argument("--pool-size", type=int, default=2)
     parser.add_argument("--gap-ms", type=float, default=150.0)
+    parser.add_argument("--blocks", type=int, default=10)
+    parser.add_argument("--block-misses", type=int, default=10)
+    parser.add_argument("--block-queued", type=int, default=40)
     args = parser.parse_args()
     load_start = os.getloadavg()[0]
     print(f"load average (1 min) at start: {load_start:.1f}; cores: {os.cpu_count()}")
@@ -92,24 +145,20 @@ def main() -> None:
             misses(server, "warm", 3)  # first renders pay for fonts and code paths
             idle = misses(server, "idle", args.misses)
             idle_spaced = misses(server, "idle spaced", args.misses, args.gap_ms)
-            items = [
-                {"template": "article", "params": {"title": f"queued {i}"}}
-                for i in range(args.queued)
-            ]
-            for start in range(0, len(items), 1000):
-                answer = httpx.post(
-                    f"{server.base}/admin/warm",
-                    json={"items": items[start : start + 1000]},
-                    headers={"authorization": f"Bearer {TOKEN}"},
-                    timeout=120,
-                )
-                answer.raise_for_status()
+            first = warm_renders(server)
+            queue_warm(server, [f"queued {i}" for i in range(args.queued)])
             before = warm_renders(server)
             busy = misses(server, "busy", args.misses)
             during = warm_renders(server) - before
             before = warm_renders(server)
             busy_spaced = misses(server, "busy spaced", args.misses, args.gap_ms)
             during_spaced = warm_renders(server) - before
+            mixed = None
+            if args.blocks:
+                drained(server, first + args.queued)  # the deep queue, all made
+                mixed = interleaved(
+                    server, args.blocks, args.block_misses, args.block_queued, args.gap_ms
+                )
     print(f"pool size: {args.pool_size}, misses per run: {args.misses}, queued: {args.queued}")
     print("back to back:")
     print(summary("  idle node      ", *idle))
@@ -119,6 +168,19 @@ def main() -> None:
     print(summary("  idle node      ", *idle_spaced))
     print(summary("  deep warm queue", *busy_spaced))
     print(f"  warm renders meanwhile: {during_spaced:.0f}")
+    if mixed is not None:
+        idle_ms, busy_ms, during_mixed = mixed
+        idle_p, busy_p = percentiles(idle_ms), percentiles(busy_ms)
+        print(
+            f"spaced, interleaved: {args.blocks} blocks of {args.block_misses} misses each way, "
+            f"{args.block_queued} warm items queued per busy run:"
+        )
+        print(f"  idle node      : total p50 {idle_p['p50']:.1f} ms, p90 {idle_p['p90']:.1f} ms")
+        print(f"  warm queued    : total p50 {busy_p['p50']:.1f} ms, p90 {busy_p['p90']:.1f} ms")
+        print(
+            f"  busy / idle    : p50 {busy_p['p50'] / idle_p['p50']:.2f}x, "
+            f"p90 {busy_p['p90'] / idle_p['p90']:.2f}x; warm renders meanwhile: {during_mixed:.0f}"
+        )
     print(f"load average (1 min) at end: {os.getloadavg()[0]:.1f}")
 
 

@@ -516,8 +516,9 @@ class Renderer:
         return max(time.time() - ttl if ttl else 0.0, self.layers.made_after(job.template.name))
 
     async def _render(self, job: Job, ticket: Ticket | None = None) -> Image:
-        # A live render holds back warm work until it is over, encode included (engine/pool.py).
-        with contextlib.nullcontext() if ticket is not None else self.pool.live():
+        # A live render holds back warm work until it is over, encode included; a warm render's
+        # length, encode included, sets the pause before the next one (engine/pool.py).
+        with self.pool.live() if ticket is None else self.pool.background(ticket):
             return await self._render_now(job, ticket)
 
     async def _render_now(self, job: Job, ticket: Ticket | None) -> Image:

@@ -8,7 +8,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from ogshot.engine.pool import LIVE_QUIET, Pool, Slot, Ticket
+from ogshot.engine.pool import BACKGROUND_SHARE, LIVE_ACTIVE, LIVE_QUIET, Pool, Slot, Ticket
 from ogshot.pipeline.renderer import Renderer
 from tests.support.helpers import make_settings
 
@@ -124,5 +124,65 @@ def test_background_work_waits_until_live_work_has_been_quiet(tmp_path: Path) ->
             await asyncio.wait_for(got.wait(), 10)
             await warm
             assert got_at[0] - ended >= LIVE_QUIET * 0.9
+
+    asyncio.run(scenario())
+
+
+def test_while_live_traffic_flows_background_work_takes_a_tenth_of_the_time(
+    tmp_path: Path,
+) -> None:
+    """After a background render of d seconds, the next starts d x (1 / BACKGROUND_SHARE - 1)
+    later while live work keeps coming; without live traffic they run back to back."""
+
+    async def scenario() -> None:
+        async with Renderer(make_settings(tmp_path, pool_size=2)) as renderer:
+            pool = renderer.pool
+            await asyncio.wait_for(pool.spare(), 10)
+
+            async def render(hold: float) -> tuple[float, float]:
+                """A background render holding its page ``hold`` s: (got a page, ended)."""
+                ticket = Ticket()
+                with pool.background(ticket):
+                    async with pool.lease(ticket=ticket):
+                        got = time.monotonic()
+                        await asyncio.sleep(hold)
+                return got, time.monotonic()
+
+            # No live traffic: back to back.
+            _, first_end = await render(0.1)
+            second_got, _ = await render(0.0)
+            assert second_got - first_end < 0.05
+
+            # Live traffic flows: live work every 0.1 s while it runs.
+            live_ended: list[float] = []
+
+            async def traffic(stop: asyncio.Event) -> None:
+                while not stop.is_set():
+                    with pool.live():
+                        await asyncio.sleep(0.01)
+                    live_ended.append(time.monotonic())
+                    await asyncio.sleep(0.1)
+
+            stop = asyncio.Event()
+            flowing = asyncio.ensure_future(traffic(stop))
+            await asyncio.sleep(0.05)
+            started, ended = await render(0.1)
+            got, _ = await render(0.0)
+            stop.set()
+            await flowing
+            pause = (ended - started) * (1 / BACKGROUND_SHARE - 1)
+            assert got - ended >= pause * 0.95, (got - ended, pause)
+
+            # Live traffic stops just after a background render that would put the next off by
+            # 2.7 s: the pause ends LIVE_ACTIVE after the last live work.
+            stop = asyncio.Event()
+            flowing = asyncio.ensure_future(traffic(stop))
+            await asyncio.sleep(0.05)
+            started, ended = await render(0.3)
+            stop.set()
+            await flowing
+            got, _ = await render(0.0)
+            assert (ended - started) * (1 / BACKGROUND_SHARE - 1) > 2.5
+            assert LIVE_ACTIVE * 0.95 <= got - live_ended[-1] < LIVE_ACTIVE + 0.5
 
     asyncio.run(scenario())
