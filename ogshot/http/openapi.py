@@ -297,7 +297,6 @@ def _query_operation(names: list[str], settings: Settings, method: str) -> dict[
 
 def _shot_operation(settings: Settings, method: str) -> dict[str, Any]:
     origins = ", ".join(settings.shot_origins)
-    selector = {"type": "string", "maxLength": MAX_SELECTOR_LENGTH}
     responses = _image_responses(settings)
     # Errors are JSON, never a fallback image: the audience of a page screenshot is its operator.
     del responses["404"]  # only while OGSHOT_SHOT_ORIGINS is empty, and then /shot is not listed
@@ -345,7 +344,7 @@ def _shot_operation(settings: Settings, method: str) -> dict[str, Any]:
                 "in": "query",
                 "required": False,
                 "description": "Capture only the first element this CSS selector matches",
-                "schema": selector,
+                "schema": {"type": "string", "maxLength": MAX_SELECTOR_LENGTH},
             },
             {
                 "name": "wait",

@@ -521,12 +521,17 @@ class Renderer:
         with self.pool.live() if ticket is None else self.pool.background(ticket):
             return await self._render_now(job, ticket)
 
+    async def styled(self, template: Template) -> Template:
+        """``template`` with its Tailwind CSS: compiled in a thread first when it was deferred at
+        start (``Catalog.with_css``), as is, without leaving the loop, otherwise."""
+        if self.catalog.css_deferred(template):
+            return await asyncio.to_thread(self.catalog.with_css, template)
+        return template
+
     async def _render_now(self, job: Job, ticket: Ticket | None) -> Image:
         watch = Stopwatch()
         try:
-            template = job.template
-            if template.tailwind and not template.css:  # deferred at start: compiled first
-                template = await asyncio.to_thread(self.catalog.with_css, template)
+            template = await self.styled(job.template)
             html = self.catalog.render_html(template, job.variables)
             watch.lap("html")
             # With jpeg_encoder "chromium" Chromium encodes the JPEG: no PNG round trip.

@@ -63,7 +63,7 @@ async def document(request: Request) -> Response:
     await renderer.template(name)  # one saved a moment ago too; TemplateNotFound otherwise
     job = renderer.prepare(name, params)
     # A Tailwind template's CSS may still be compiling since the start: off the loop, as a render.
-    template = await asyncio.to_thread(renderer.catalog.with_css, job.template)
+    template = await renderer.styled(job.template)
     text = renderer.catalog.render_html(template, job.variables)
     headers = {
         **NO_STORE,

@@ -390,10 +390,14 @@ class Catalog:
             self._snapshot = dataclasses.replace(current, templates=templates)
             self.generation += 1  # a template that failed to compile leaves /templates.json
 
+    def css_deferred(self, template: Template) -> bool:
+        """Whether :meth:`with_css` has a compile to do (or wait for) for ``template``."""
+        return template.tailwind and not template.css and self.compile_css
+
     def with_css(self, template: Template) -> Template:
         """``template`` with its CSS, compiled now when :meth:`refresh` deferred it (waiting for
         the compile already running, if any). TemplateError when it does not compile. Blocking."""
-        if not template.tailwind or template.css or not self.compile_css:
+        if not self.css_deferred(template):
             return template
         css = self.tailwind.css(template.name, template.digest, _sources_of(template))
         return dataclasses.replace(template, css=css)
