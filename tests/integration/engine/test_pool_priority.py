@@ -128,7 +128,7 @@ def test_background_work_waits_until_live_work_has_been_quiet(tmp_path: Path) ->
     asyncio.run(scenario())
 
 
-def test_while_live_traffic_flows_background_work_takes_a_tenth_of_the_time(
+def test_while_live_traffic_flows_background_work_takes_only_its_share_of_the_time(
     tmp_path: Path,
 ) -> None:
     """After a background render of d seconds, the next starts d x (1 / BACKGROUND_SHARE - 1)
