@@ -30,7 +30,7 @@ from playwright.async_api import Error as PlaywrightError
 from ogshot.core.errors import BrowserError
 from ogshot.core.settings import Settings
 from ogshot.engine import begin_frame
-from ogshot.engine.chromium import find_chromium
+from ogshot.engine.chromium import find_chromium, raster_thread_args
 from ogshot.engine.memory import tree_memory
 
 __all__ = ["Chromium", "Tenant"]
@@ -161,6 +161,7 @@ class Chromium:
         if self.settings.begin_frame:
             args = [a for a in args if a not in begin_frame.DROPPED_ARGS]
             args += [a for a in begin_frame.LAUNCH_ARGS if a not in args]
+        args += raster_thread_args(args)
         browser = await self._playwright.chromium.launch(
             executable_path=executable,
             headless=True,
