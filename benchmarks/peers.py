@@ -66,10 +66,8 @@ def node_version() -> str:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(roots: list[int], exclude: frozenset[int] = frozenset()) -> float:
-    """User + system CPU time of ``roots`` and their descendants (all threads), from /proc, not
-    counting the subtrees of ``exclude``. Unlike wall time, it hardly changes with the load
-    other programs put on the machine: the cost per image that an operator pays."""
+def _processes() -> tuple[dict[int, list[int]], dict[int, float]]:
+    """Every process's children and its CPU seconds so far (all threads), from /proc."""
     children: dict[int, list[int]] = {}
     cpu: dict[int, float] = {}
     for entry in os.listdir("/proc"):
@@ -82,6 +80,14 @@ def cpu_seconds(roots: list[int], exclude: frozenset[int] = frozenset()) -> floa
             continue
         children.setdefault(int(fields[1]), []).append(int(entry))
         cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / _TICK
+    return children, cpu
+
+
+def cpu_seconds(roots: list[int], exclude: frozenset[int] = frozenset()) -> float:
+    """User + system CPU time of ``roots`` and their descendants (all threads), from /proc, not
+    counting the subtrees of ``exclude``. Unlike wall time, it hardly changes with the load
+    other programs put on the machine: the cost per image that an operator pays."""
+    children, cpu = _processes()
     total = 0.0
     todo = [pid for pid in roots if pid not in exclude]
     while todo:
@@ -89,6 +95,19 @@ def cpu_seconds(roots: list[int], exclude: frozenset[int] = frozenset()) -> floa
         total += cpu.get(pid, 0.0)
         todo.extend(c for c in children.get(pid, []) if c not in exclude)
     return total
+
+
+def children_of(pid: int) -> list[int]:
+    return _processes()[0].get(pid, [])
+
+
+def split_cpu(server: int) -> tuple[float, float, float]:
+    """CPU seconds so far of (``server``'s own process, its children but Chromium: Playwright's
+    driver, Chromium's processes), where ``server`` runs Playwright, whose driver runs Chromium."""
+    driver = frozenset(children_of(server))
+    chromium = frozenset(pid for parent in driver for pid in children_of(parent))
+    own = cpu_seconds([server], exclude=driver)
+    return own, cpu_seconds([server], exclude=chromium) - own, cpu_seconds(list(chromium))
 
 
 def card_names() -> list[str]:

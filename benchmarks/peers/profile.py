@@ -14,6 +14,11 @@ flags    Chromium switches on top of ogshot's launch args: capture p50 per card,
          then saturated renders/s per variant.
 bake     "static decoration baked once": the card's parameter-independent layer captured once as a
          PNG and used as the page background; miss p50 and SSIM against the original.
+relay    "skip the relay": the same PNG capture through Playwright (Chromium -> Node driver ->
+         Python, base64 in JSON twice) and over a CDP WebSocket from this process straight to
+         Chromium's page (what a direct connection for captures would do); CPU per capture of
+         Chromium, the driver and this process, interleaved. Not in the defaults: it opens a
+         debugging port on loopback for the run.
 """
 
 from __future__ import annotations
@@ -23,9 +28,12 @@ import asyncio
 import base64
 import functools
 import importlib
+import itertools
+import json
 import os
 import re
 import shutil
+import socket
 import statistics
 import struct
 import sys
@@ -37,11 +45,20 @@ from pathlib import Path
 from typing import Any
 
 import pyvips
+import websockets
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))  # the repository: benchmarks and ogshot
 
-from benchmarks.peers import CARDS, card_names, cpu_seconds, decode, make_templates, unique  # noqa: E402
+from benchmarks.peers import (  # noqa: E402
+    CARDS,
+    card_names,
+    cpu_seconds,
+    decode,
+    make_templates,
+    split_cpu,
+    unique,
+)
 from ogshot import Renderer, Settings  # noqa: E402
 from ogshot.bench.measure import ssim  # noqa: E402
 from ogshot.engine.capture import _ready, _send, _write  # noqa: E402
@@ -247,12 +264,16 @@ FLAG_SETS: dict[str, tuple[str, ...]] = {
 }
 
 
-async def profile_flags(cards: list[str], n: int, seconds: float) -> None:
+async def profile_flags(
+    cards: list[str], n: int, seconds: float, only: list[str] | None = None
+) -> None:
     print(f"\n## flags: Chromium switches (p50 of {n} PNG misses per card, interleaved)")
     with tempfile.TemporaryDirectory() as tmp:
         base = make_templates(Path(tmp), cards)
         renderers: dict[str, Renderer] = {}
         for name, extra in FLAG_SETS.items():
+            if only and name != "ogshot today" and name not in only:
+                continue
             args = base.launch_args
             if "--enable-gpu-rasterization" in extra:  # needs a GPU process, software or not
                 args = tuple(a for a in args if a != "--disable-gpu")
@@ -393,6 +414,80 @@ async def profile_bake(cards: list[str], n: int) -> None:
                 )
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def profile_relay(cards: list[str], n: int) -> None:
+    print(f"\n## relay: a PNG capture through Playwright or direct to Chromium (mean of {n})")
+    print("CPU ms per capture (content changed before each), and wall ms p50")
+    print("| card | path | Chromium | driver | Python | total | wall p50 | bytes |")
+    print("|---|---|---|---|---|---|---|---|")
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = make_templates(Path(tmp), cards)
+        settings = settings.replace(
+            launch_args=(*settings.launch_args, f"--remote-debugging-port={port}"), pool_size=1
+        )
+        async with Renderer(settings) as r, r.pool.lease() as slot:
+            info = await _send(slot, "Target.getTargetInfo")
+            url = f"ws://127.0.0.1:{port}/devtools/page/{info['targetInfo']['targetId']}"
+            ids = itertools.count(1)
+            async with websockets.connect(url, max_size=None, compression=None) as ws:
+
+                async def direct(params: dict[str, Any]) -> dict[str, Any]:
+                    call = next(ids)
+                    await ws.send(
+                        json.dumps(
+                            {"id": call, "method": "Page.captureScreenshot", "params": params}
+                        )
+                    )
+                    while True:
+                        answer = json.loads(await ws.recv())
+                        if answer.get("id") == call:
+                            result: dict[str, Any] = answer["result"]
+                            return result
+
+                async def relayed(params: dict[str, Any]) -> dict[str, Any]:
+                    return await _send(slot, "Page.captureScreenshot", params)
+
+                paths = {"Playwright (relay)": relayed, "direct WebSocket": direct}
+                for card in cards:
+                    rows: dict[str, tuple[list[float], ...]] = {
+                        name: ([], [], [], [], []) for name in paths
+                    }
+                    same: set[bytes] = set()
+                    for i in range(n + 2):
+                        for name, capture in paths.items():  # interleaved
+                            await load(r, slot, card, 1000 * (i % 2))
+                            before, started = split_cpu(os.getpid())[::-1], time.perf_counter()
+                            body = base64.b64decode(
+                                (await capture(CAPTURES["png fast (ogshot)"]))["data"]
+                            )
+                            elapsed = (time.perf_counter() - started) * 1000
+                            after = split_cpu(os.getpid())[::-1]  # Chromium, driver, this process
+                            if i < 2:  # warm-up; both paths must give the same bytes
+                                same.add(body)
+                                continue
+                            row = rows[name]
+                            for k in range(3):
+                                row[k].append((after[k] - before[k]) * 1000)
+                            row[3].append(elapsed)
+                            row[4].append(len(body))
+                    if len(same) != 2:  # two documents, each captured by both paths
+                        print(f"| {card} | the two paths gave different bytes: {len(same)} |")
+                    for name, (chrome, driver, own, wall, size) in rows.items():
+                        total = mean(chrome) + mean(driver) + mean(own)
+                        print(
+                            f"| {card} | {name} | {mean(chrome):.1f} | {mean(driver):.1f} "
+                            f"| {mean(own):.1f} | {total:.1f} | {p50(wall):.1f} "
+                            f"| {int(p50(size)) // 1000} KB |"
+                        )
+
+
 async def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
@@ -401,14 +496,20 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cards", default=",".join(card_names()))
     parser.add_argument("-n", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument(
+        "--flag-sets", default="", help="flags: the sets to compare with today's (default: all)"
+    )
     args = parser.parse_args(argv)
     cards = [c for c in args.cards.split(",") if c]
     jobs: dict[str, Callable[[], Awaitable[None]]] = {
         "capture": lambda: profile_capture(cards, args.n),
         "encode": lambda: profile_encode(cards),
-        "flags": lambda: profile_flags(cards, args.n, args.seconds),
+        "flags": lambda: profile_flags(
+            cards, args.n, args.seconds, [f for f in args.flag_sets.split(",") if f]
+        ),
         "bake": lambda: profile_bake(cards, args.n),
         "paths": lambda: profile_paths(cards, args.n),
+        "relay": lambda: profile_relay(cards, args.n),
     }
     for section in args.sections:
         await jobs[section]()

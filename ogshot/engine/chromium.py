@@ -16,9 +16,10 @@ __all__ = ["find_chromium", "raster_thread_args"]
 # Chromium rasterises a page's tiles on (cores / 2) threads, at least 1 and at most 4. On fewer
 # than 4 cores that is one thread, and a lone miss on a blur or a big shadow draws on one core
 # while the other waits. Two threads, what Chromium itself picks on 4 cores, measured on 2 cores
-# (benchmarks/peers/profile.py flags, quiet, 20 misses each): capture 65.9 -> 42.4 ms on the glow
-# card, 55.7 -> 45.6 on the radial one, the flat, gradient and photo cards unchanged, the same CPU
-# per render and the same saturated throughput within noise.
+# (benchmarks/peers/profile.py flags, quiet, 20-30 misses each): capture 65.9 -> 42.4 and 80.0 ->
+# 53.0 ms on the glow card, 55.7 -> 45.6 on the radial one, the flat, gradient and photo cards
+# unchanged (flat +1 ms), the same CPU per render; saturated, 7-8 % fewer glow renders a second
+# in two runs (radial +4 %): a little throughput on blurs under full load for a third off a miss.
 MIN_RASTER_THREADS = 2
 
 # Headless shell first: it starts faster and carries no UI; then the full browsers.
