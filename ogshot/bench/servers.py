@@ -7,7 +7,10 @@ answers 200; when it does not come up, the error carries its output. Several can
 each with its own cache folder: ``running(a, b, c)`` starts them side by side.
 
 Every process a server starts carries a unique marker in its environment, so that what it left
-behind can be found (and killed) even after it was re-parented to init. Process trees and memory
+behind can be found (and killed) even after it was re-parented to init. Its temporary files
+(Chromium's profile, Playwright's artifacts, the metrics and Tailwind folders) go to a folder of
+its own (``TMPDIR``), removed once the server and its processes are gone: a server that is killed
+cannot remove them itself. Process trees and memory
 come from psutil: RSS sums count a page once per process that maps it (Chromium's zygote-forked
 processes share much of theirs), PSS divides each shared page among its users, so the PSS sum is
 what a tree really costs. Both are reported.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -111,6 +115,8 @@ class ServerProcess:
         self.marker = f"{MARKER_VARIABLE}={uuid.uuid4().hex}"
         key, _, value = self.marker.partition("=")
         self.env = {**os.environ, **(env or {}), key: value}
+        self._own_tmpdir = "TMPDIR" in (env or {})  # the caller's choice stands
+        self._temp: list[str] = []  # the TMPDIR of each spawn, removed by kill()
         self.env.update(OGSHOT_HOST="127.0.0.1", OGSHOT_PORT=str(self.port))
         base_command = command or [sys.executable, "-m", "ogshot", "serve"]
         self.args = [part.replace("{port}", str(self.port)) for part in base_command] + list(args)
@@ -130,9 +136,13 @@ class ServerProcess:
             self._log_file = open(self.log, "a+b")  # noqa: SIM115 - lives as long as the server
         else:
             self._log_file = tempfile.TemporaryFile("a+b")  # noqa: SIM115
+        env = self.env
+        if not self._own_tmpdir:
+            self._temp.append(tempfile.mkdtemp(prefix="ogshot-serve-"))
+            env = {**env, "TMPDIR": self._temp[-1]}
         self.spawned_at = time.perf_counter()
         self.process = subprocess.Popen(
-            self.args, cwd=self.cwd, env=self.env, stdout=self._log_file, stderr=subprocess.STDOUT
+            self.args, cwd=self.cwd, env=env, stdout=self._log_file, stderr=subprocess.STDOUT
         )
         return self
 
@@ -206,13 +216,20 @@ class ServerProcess:
         self.kill()
 
     def kill(self) -> None:
-        """Last resort: the server and anything it started."""
+        """Last resort: the server and anything it started; then its temporary files."""
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
-        for pid in self.family():
+        left = self.family()
+        for pid in left:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5  # gone before their files are removed under them
+        while left and time.monotonic() < deadline:
+            time.sleep(0.02)
+            left = self.family()
+        while self._temp:
+            shutil.rmtree(self._temp.pop(), ignore_errors=True)
 
     def close(self) -> None:
         self.kill()
