@@ -83,11 +83,12 @@ def _processes() -> tuple[dict[int, list[int]], dict[int, float]]:
     return children, cpu
 
 
-def cpu_seconds(roots: list[int], exclude: frozenset[int] = frozenset()) -> float:
-    """User + system CPU time of ``roots`` and their descendants (all threads), from /proc, not
-    counting the subtrees of ``exclude``. Unlike wall time, it hardly changes with the load
-    other programs put on the machine: the cost per image that an operator pays."""
-    children, cpu = _processes()
+def _tree_cpu(
+    processes: tuple[dict[int, list[int]], dict[int, float]],
+    roots: list[int],
+    exclude: frozenset[int] = frozenset(),
+) -> float:
+    children, cpu = processes
     total = 0.0
     todo = [pid for pid in roots if pid not in exclude]
     while todo:
@@ -97,17 +98,27 @@ def cpu_seconds(roots: list[int], exclude: frozenset[int] = frozenset()) -> floa
     return total
 
 
-def children_of(pid: int) -> list[int]:
-    return _processes()[0].get(pid, [])
+def cpu_seconds(roots: list[int], exclude: frozenset[int] = frozenset()) -> float:
+    """User + system CPU time of ``roots`` and their descendants (all threads), from /proc, not
+    counting the subtrees of ``exclude``. Unlike wall time, it hardly changes with the load
+    other programs put on the machine: the cost per image that an operator pays."""
+    return _tree_cpu(_processes(), roots, exclude)
 
 
 def split_cpu(server: int) -> tuple[float, float, float]:
     """CPU seconds so far of (``server``'s own process, its children but Chromium: Playwright's
-    driver, Chromium's processes), where ``server`` runs Playwright, whose driver runs Chromium."""
-    driver = frozenset(children_of(server))
-    chromium = frozenset(pid for parent in driver for pid in children_of(parent))
-    own = cpu_seconds([server], exclude=driver)
-    return own, cpu_seconds([server], exclude=chromium) - own, cpu_seconds(list(chromium))
+    driver, Chromium's processes), where ``server`` runs Playwright, whose driver runs Chromium.
+    All three from one read of /proc: the same instant, and one walk's cost to the caller."""
+    processes = _processes()
+    children = processes[0]
+    driver = frozenset(children.get(server, []))
+    chromium = frozenset(pid for parent in driver for pid in children.get(parent, []))
+    own = _tree_cpu(processes, [server], driver)
+    return (
+        own,
+        _tree_cpu(processes, [server], chromium) - own,
+        _tree_cpu(processes, list(chromium)),
+    )
 
 
 def card_names() -> list[str]:

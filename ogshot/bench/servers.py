@@ -10,10 +10,9 @@ Every process a server starts carries a unique marker in its environment, so tha
 behind can be found (and killed) even after it was re-parented to init. Its temporary files
 (Chromium's profile, Playwright's artifacts, the metrics and Tailwind folders) go to a folder of
 its own (``TMPDIR``), removed once the server and its processes are gone: a server that is killed
-cannot remove them itself. Process trees and memory
-come from psutil: RSS sums count a page once per process that maps it (Chromium's zygote-forked
-processes share much of theirs), PSS divides each shared page among its users, so the PSS sum is
-what a tree really costs. Both are reported.
+cannot remove them itself. Process trees and memory come from psutil: RSS sums count a page once
+per process that maps it (Chromium's zygote-forked processes share much of theirs), PSS divides
+each shared page among its users, so the PSS sum is what a tree really costs. Both are reported.
 """
 
 from __future__ import annotations
